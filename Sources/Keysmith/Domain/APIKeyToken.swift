@@ -1,0 +1,60 @@
+/// The bearer token of a key: `<key_id>:<secret>` (seed 001).
+///
+/// - `key_id`: 14 random lowercase letters, public.
+/// - `secret`: a fixed prefix (default `ks_`), 32 base62 characters from the system CSPRNG (190 bits),
+///   then 6 base62 characters of CRC32 over everything before them, so a scanner can match a leaked key
+///   with one regular expression and a mistyped token is refused before any lookup:
+///   `[a-z]{14}:ks_[0-9A-Za-z]{38}`.
+public struct APIKeyToken: Sendable, Equatable {
+    public static let keyIDLength = 14
+    static let randomLength = 32
+    static let checksumLength = 6
+
+    public let keyID: String
+    public let secret: String
+
+    /// The full bearer token. Shown once, at creation; never logged.
+    public var bearer: String { keyID + ":" + secret }
+
+    /// Generates a new token with fresh randomness.
+    public static func generate(prefix: String) -> APIKeyToken {
+        let keyID = newKeyID()
+        var rng = SystemRandomNumberGenerator()
+        var random = ""
+        random.reserveCapacity(randomLength)
+        for _ in 0..<randomLength { random.append(Base62.alphabet[Int(rng.next(upperBound: UInt8(62)))]) }
+        let body = prefix + random
+        let checksum = Base62.encode(CRC32.checksum(Array((keyID + ":" + body).utf8)), width: checksumLength)
+        return APIKeyToken(keyID: keyID, secret: body + checksum)
+    }
+
+    /// A random key id: 14 lowercase letters (about 66 bits).
+    public static func newKeyID() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return String((0..<keyIDLength).map { _ in Character(Unicode.Scalar(UInt8(97) + rng.next(upperBound: UInt8(26)))) })
+    }
+
+    init(keyID: String, secret: String) {
+        self.keyID = keyID
+        self.secret = secret
+    }
+
+    /// Parses a bearer token and checks its shape and checksum; no lookup, no allocation beyond the two parts.
+    public init?(bearer token: Substring) {
+        let utf8 = token.utf8
+        guard utf8.count >= Self.keyIDLength + 2 + Self.checksumLength, utf8.count <= 256,
+              let colon = utf8.firstIndex(of: UInt8(ascii: ":")),
+              utf8.distance(from: utf8.startIndex, to: colon) == Self.keyIDLength,
+              utf8[..<colon].allSatisfy({ $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") })
+        else { return nil }
+        let secretBytes = utf8[utf8.index(after: colon)...]
+        let checksumStart = utf8.index(utf8.endIndex, offsetBy: -Self.checksumLength)
+        guard secretBytes.count > Self.checksumLength,
+              secretBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }),
+              let presented = Base62.decode(utf8[checksumStart...]),
+              presented == CRC32.checksum(utf8[..<checksumStart])
+        else { return nil }
+        self.keyID = String(token[..<colon])
+        self.secret = String(token[token.index(after: colon)...])
+    }
+}

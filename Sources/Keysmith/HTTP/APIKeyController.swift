@@ -1,0 +1,110 @@
+import Hummingbird
+
+/// `/v1/api-keys`: create, list, read, rename and revoke the keys of the caller's workspace (seeds 000–004).
+/// Every route needs scope `admin`; a key of another workspace does not exist to the caller.
+struct APIKeyController {
+    typealias Context = KeysmithRequestContext
+
+    let issuer: KeyIssuer
+    let cache: KeyCache
+    var store: any KeyStore { issuer.store }
+
+    static let dormancy: Int64 = 90 * 86_400_000
+
+    func addRoutes(to group: RouterGroup<Context>) {
+        group.post(use: create)
+        group.get(use: list)
+        group.get(":id", use: show)
+        group.patch(":id", use: rename)
+        group.delete(":id", use: revoke)
+    }
+
+    @Sendable func create(_ request: Request, context: Context) async throws -> APIKeyResource {
+        let caller = try context.requireCaller(scope: .admin)
+        let body = try await JSONObject.read(from: request, context: context)
+        try body.requireOnly(["name", "description", "scope", "expires_at", "expiresAt", "service_account_id", "serviceAccountId"])
+        let now = Timestamp.now()
+        let scope = try KeyFields.scope(try body.string("scope") ?? nil, default: caller.scope)
+        let fields = KeyIssuer.Request(
+            workspaceID: caller.workspaceID,
+            name: try KeyFields.name(try body.string("name") ?? nil),
+            description: try KeyFields.description(try body.string("description") ?? nil),
+            scope: scope,
+            expiresAt: try KeyFields.expiry(try body.string("expires_at", or: "expiresAt") ?? nil, now: now),
+            serviceAccountID: try KeyFields.serviceAccountID(try body.string("service_account_id", or: "serviceAccountId") ?? nil),
+            createdBy: caller.id
+        )
+        guard caller.scope.allows(scope) else {
+            throw APIError.forbidden("a key with scope '\(caller.scope.rawValue)' cannot create a key with scope '\(scope.rawValue)'")
+        }
+        let (key, token) = try await issuer.issue(fields)
+        return APIKeyResource(key, secret: token.bearer)  // 201, the only response with a secret
+    }
+
+    @Sendable func list(_ request: Request, context: Context) async throws -> PageResource<APIKeyResource> {
+        let caller = try context.requireCaller(scope: .admin)
+        let parameters = request.uri.queryParameters
+        let page = try Self.integer(parameters["page"], name: "page", default: 1, range: 1...1_000_000)
+        let limit = try Self.integer(parameters["limit"], name: "limit", default: 20, range: 1...100)
+        let now = Timestamp.now()
+        let query = KeyListQuery(
+            workspaceID: caller.workspaceID,
+            page: page,
+            limit: limit,
+            search: parameters["search"].map(String.init),
+            includeRevoked: try Self.boolean(parameters["include_revoked"], name: "include_revoked"),
+            unusedSince: try Self.boolean(parameters["dormant"], name: "dormant") ? now.adding(milliseconds: -Self.dormancy) : nil
+        )
+        let result = try await store.listKeys(query)
+        return PageResource(data: result.keys.map { APIKeyResource($0, now: now) }, page: page, limit: limit, total: result.total)
+    }
+
+    @Sendable func show(_ request: Request, context: Context) async throws -> APIKeyResource {
+        let caller = try context.requireCaller(scope: .admin)
+        let id = try context.parameters.require("id")
+        guard let key = try await store.key(id: id), key.workspaceID == caller.workspaceID else { throw Self.notFound(id, active: false) }
+        return APIKeyResource(key)
+    }
+
+    @Sendable func rename(_ request: Request, context: Context) async throws -> APIKeyResource {
+        let caller = try context.requireCaller(scope: .admin)
+        let id = try context.parameters.require("id")
+        let body = try await JSONObject.read(from: request, context: context)
+        try body.requireOnly(["name", "description"])
+        guard body.has("name") || body.has("description") else { throw APIError.badRequest("give a new name or description") }
+        var change = KeyLabelChange()
+        if body.has("name") { change.name = try KeyFields.name(try body.string("name") ?? nil) }
+        if let description = try body.string("description") { change.description = .some(try KeyFields.description(description)) }
+        guard let key = try await store.relabelKey(id: id, workspaceID: caller.workspaceID, change: change) else { throw Self.notFound(id) }
+        cache.invalidate([id])
+        return APIKeyResource(key)
+    }
+
+    @Sendable func revoke(_ request: Request, context: Context) async throws -> APIKeyResource {
+        let caller = try context.requireCaller(scope: .admin)
+        let id = try context.parameters.require("id")
+        guard let key = try await store.revokeKey(id: id, workspaceID: caller.workspaceID, at: .now()) else { throw Self.notFound(id) }
+        cache.invalidate([id])
+        return APIKeyResource(key)
+    }
+
+    static func notFound(_ id: String, active: Bool = true) -> APIError {
+        APIError.notFound("no \(active ? "active " : "")API key with id '\(id.prefix(64))' in this workspace")
+    }
+
+    static func integer(_ raw: Substring?, name: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let raw else { return fallback }
+        guard let value = Int(raw), range.contains(value) else {
+            throw APIError.badRequest("\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
+    }
+
+    static func boolean(_ raw: Substring?, name: String) throws -> Bool {
+        switch raw {
+        case nil, "false"?, "0"?: return false
+        case "true"?, "1"?: return true
+        default: throw APIError.badRequest("\(name) must be true or false")
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import Hummingbird
+
+/// The key object of every endpoint (seeds 001–004, snake_case). `secret` appears only on create.
+struct APIKeyResource: JSONWritable, ResponseGenerator {
+    let key: APIKey
+    let secret: String?
+    let now: Timestamp
+
+    init(_ key: APIKey, secret: String? = nil, now: Timestamp = .now()) {
+        self.key = key
+        self.secret = secret
+        self.now = now
+    }
+
+    func write(to json: inout JSONWriter) {
+        json.object { json in
+            json.field("id", key.id)
+            json.field("name", key.name)
+            json.field("description", key.description)
+            json.field("scope", key.scope.rawValue)
+            json.field("workspace_id", key.workspaceID)
+            json.field("service_account_id", key.serviceAccountID)
+            json.field("created_at", key.createdAt)
+            json.field("created_by", key.createdBy)
+            json.field("expires_at", key.expiresAt)
+            json.field("is_expired", key.isExpired(at: now))
+            json.field("last_used_at", key.lastUsed?.at)
+            json.field("last_used_ip", key.lastUsed?.ip)
+            json.field("last_used_user_agent", key.lastUsed?.userAgent)
+            json.field("revoked_at", key.revokedAt)
+            if let secret { json.field("secret", secret) }
+        }
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        JSONWriter.response(status: secret == nil ? .ok : .created) { write(to: &$0) }
+    }
+}
+
+/// `{data, meta: {page, limit, total}}` (seed 002).
+struct PageResource<Item: JSONWritable>: ResponseGenerator {
+    let data: [Item]
+    let page: Int
+    let limit: Int
+    let total: Int
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        JSONWriter.response { json in
+            json.object { json in
+                json.key("data")
+                json.array(data) { json, item in item.write(to: &json) }
+                json.key("meta")
+                json.object { json in
+                    json.field("page", page)
+                    json.field("limit", limit)
+                    json.field("total", total)
+                }
+            }
+        }
+    }
+}

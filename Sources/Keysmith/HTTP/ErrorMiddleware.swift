@@ -1,0 +1,39 @@
+import Hummingbird
+import Logging
+
+/// Turns every error into the seeds' shape: `APIError` as it is, Hummingbird's own errors (unknown route,
+/// body too large) with their status, and anything else into a bare 500 that is logged, never shown.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as any HTTPResponseError {
+            switch error.status {
+            case .notFound: throw APIError.notFound("no route for \(request.method) \(request.uri.path)")
+            case .contentTooLarge: throw APIError(.contentTooLarge, "request body must be at most \(RequestBodyLimit.bytes / 1024) KiB")
+            case let status where status.code < 500: throw APIError(status, status.reasonPhrase)
+            default:
+                context.logger.error("request failed", metadata: ["status": "\(error.status.code)"])
+                throw APIError(.internalServerError, "Internal Server Error")
+            }
+        } catch let error as StoreUnavailable {
+            context.logger.error("database unavailable", metadata: ["error": "\(error.underlying)"])
+            throw APIError(.serviceUnavailable, "the database is unavailable; try again shortly")
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
+            throw APIError(.internalServerError, "Internal Server Error")
+        }
+    }
+}
+
+enum RequestBodyLimit {
+    static let bytes = 64 * 1024
+}
+
+/// Thrown by stores when the database cannot be reached; becomes a 503.
+public struct StoreUnavailable: Error {
+    public let underlying: String
+    public init(_ underlying: String) { self.underlying = underlying }
+}

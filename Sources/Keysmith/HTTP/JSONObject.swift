@@ -1,0 +1,56 @@
+import Foundation
+import Hummingbird
+
+/// A request body read as one JSON object, field by field, so that every mistake gets its own message:
+/// not an object, an unknown field, a field of the wrong type.
+struct JSONObject {
+    private var fields: [String: JSONValue]
+
+    /// Reads at most `RequestBodyLimit.bytes` of the body (413 past that) and parses one JSON object.
+    static func read(from request: Request, context: some RequestContext) async throws -> JSONObject {
+        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer)),
+              case .object(let fields) = value
+        else { throw APIError.badRequest("request body must be a JSON object") }
+        return JSONObject(fields: fields)
+    }
+
+    /// Rejects fields not in `allowed`, so a misspelt field is not silently ignored.
+    func requireOnly(_ allowed: Set<String>) throws {
+        if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {
+            throw APIError.badRequest("unknown field '\(unknown)'; allowed fields are \(allowed.sorted().joined(separator: ", "))")
+        }
+    }
+
+    func has(_ field: String) -> Bool { fields[field] != nil }
+
+    /// A string field: absent is `nil`, `null` is `.some(nil)`, anything but a string is a 400.
+    func string(_ field: String) throws -> String?? {
+        switch fields[field] {
+        case nil: return nil
+        case .null?: return .some(nil)
+        case .string(let value)?: return .some(value)
+        default: throw APIError.badRequest("'\(field)' must be a string")
+        }
+    }
+
+    /// A string field accepted under two spellings (snake_case and seed 004's camelCase), never both.
+    func string(_ field: String, or alias: String) throws -> String?? {
+        if has(field) && has(alias) { throw APIError.badRequest("give '\(field)' or '\(alias)', not both") }
+        return try has(alias) ? string(alias) : string(field)
+    }
+}
+
+enum JSONValue: Decodable {
+    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode([JSONValue].self) { self = .array(value) }
+        else { self = .object(try container.decode([String: JSONValue].self)) }
+    }
+}

@@ -1,0 +1,55 @@
+import Synchronization
+
+/// Verified keys kept in memory so that authentication does not query the database on every request.
+///
+/// Entries are dropped when this process changes a key and when `KeyChangeWatcher` sees another process
+/// change one. If the watcher has not synchronised within `stalenessBound` (database unreachable), the
+/// cache is bypassed, so a revocation made elsewhere is never honoured later than that bound.
+public final class KeyCache: Sendable {
+    private struct State {
+        var keys: [String: APIKey] = [:]
+        /// Bumped on every invalidation, so a lookup that raced with one does not store a stale row.
+        var generation: UInt64 = 0
+        var lastSync: ContinuousClock.Instant?
+    }
+
+    private let store: any KeyStore
+    private let capacity: Int
+    private let stalenessBound: Duration
+    private let state = Mutex(State())
+
+    public init(store: any KeyStore, capacity: Int = 100_000, stalenessBound: Duration = .seconds(1)) {
+        self.store = store
+        self.capacity = capacity
+        self.stalenessBound = stalenessBound
+    }
+
+    /// The key with this id, from memory when fresh, else from the store.
+    public func key(id: String) async throws -> APIKey? {
+        let now = ContinuousClock.now
+        let (cached, generation) = state.withLock { state -> (APIKey?, UInt64) in
+            guard let lastSync = state.lastSync, now - lastSync < stalenessBound else { return (nil, state.generation) }
+            return (state.keys[id], state.generation)
+        }
+        if let cached { return cached }
+        guard let key = try await store.key(id: id) else { return nil }
+        state.withLock { state in
+            guard state.generation == generation, state.lastSync != nil else { return }
+            if state.keys.count >= capacity { state.keys.removeAll(keepingCapacity: true) }
+            state.keys[id] = key
+        }
+        return key
+    }
+
+    public func invalidate(_ ids: some Sequence<String>) {
+        state.withLock { state in
+            state.generation &+= 1
+            for id in ids { state.keys[id] = nil }
+        }
+    }
+
+    /// Called by the watcher after each successful poll.
+    func markSynchronised(at instant: ContinuousClock.Instant) {
+        state.withLock { $0.lastSync = instant }
+    }
+}

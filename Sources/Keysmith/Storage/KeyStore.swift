@@ -1,0 +1,89 @@
+/// Where workspaces and keys live. One protocol, one type per backend (`SQLiteKeyStore`, `PostgresKeyStore`).
+///
+/// Every method is one transaction. "Not found" is `nil`, never an error.
+public protocol KeyStore: Sendable {
+    /// Applies pending schema migrations; safe to call from several processes at once.
+    func migrate() async throws
+
+    func createWorkspace(_ workspace: Workspace) async throws
+    func workspace(id: String) async throws -> Workspace?
+    func workspace(named name: String) async throws -> Workspace?
+    func workspaceCount() async throws -> Int
+
+    /// Inserts a key; throws `KeyStoreError.duplicateKeyID` when the id is taken.
+    func insertKey(_ key: APIKey) async throws
+    /// A key by id in any workspace, revoked or not: the authentication lookup.
+    func key(id: String) async throws -> APIKey?
+    func listKeys(_ query: KeyListQuery) async throws -> KeyPage
+    /// Changes labels of a key that exists in the workspace and is not revoked; `nil` otherwise.
+    func relabelKey(id: String, workspaceID: String, change: KeyLabelChange) async throws -> APIKey?
+    /// Revokes a key that exists in the workspace and is not revoked yet; `nil` otherwise.
+    func revokeKey(id: String, workspaceID: String, at: Timestamp) async throws -> APIKey?
+
+    /// Writes a batch of usages, one row per key, never moving `last_used_at` backwards.
+    func recordUsage(_ usage: [String: KeyUsage]) async throws
+    /// Ids of keys changed at or after `since` (the store's own clock) and the cursor for the next call.
+    func keysChanged(since: Timestamp?) async throws -> (keyIDs: [String], cursor: Timestamp)
+
+    /// Releases connections.
+    func close() async throws
+}
+
+public enum KeyStoreError: Error, Equatable {
+    case duplicateKeyID
+    case duplicateWorkspaceName
+}
+
+/// A page request for the key list (seed 002).
+public struct KeyListQuery: Sendable, Equatable {
+    public var workspaceID: String
+    public var page: Int
+    public var limit: Int
+    /// Case-insensitive partial match on the name; `%`, `_` and `\` are plain characters.
+    public var search: String?
+    public var includeRevoked: Bool
+    /// Only keys never used or unused since this moment (and not revoked).
+    public var unusedSince: Timestamp?
+
+    public init(workspaceID: String, page: Int = 1, limit: Int = 20, search: String? = nil, includeRevoked: Bool = false, unusedSince: Timestamp? = nil) {
+        self.workspaceID = workspaceID
+        self.page = page
+        self.limit = limit
+        self.search = search
+        self.includeRevoked = includeRevoked
+        self.unusedSince = unusedSince
+    }
+
+    /// The search term as a `LIKE` pattern with `\` as escape character, matched against the folded name.
+    var likePattern: String? {
+        guard let search, !search.isEmpty else { return nil }
+        var escaped = ""
+        for character in KeyListQuery.fold(search) {
+            if character == "%" || character == "_" || character == "\\" { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return "%" + escaped + "%"
+    }
+
+    /// The case-folded form of a name that searches match against.
+    static func fold(_ name: String) -> String { name.lowercased() }
+
+    var offset: Int { (page - 1) * limit }
+}
+
+public struct KeyPage: Sendable, Equatable {
+    public var keys: [APIKey]
+    public var total: Int
+}
+
+/// A change of a key's labels; `nil` leaves a field as it is.
+public struct KeyLabelChange: Sendable, Equatable {
+    public var name: String?
+    /// `.some(nil)` clears the description.
+    public var description: String??
+
+    public init(name: String? = nil, description: String?? = nil) {
+        self.name = name
+        self.description = description
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import Keysmith
+import Logging
+
+@main
+struct KeysmithCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keysmith",
+        abstract: "A self-hosted API-key service.",
+        subcommands: [ServeCommand.self, WorkspaceCommand.self, KeysCommand.self, MigrateCommand.self],
+        defaultSubcommand: ServeCommand.self
+    )
+}
+
+/// `--database`, shared by every command; `KEYSMITH_DATABASE` when not given.
+struct DatabaseOptions: ParsableArguments {
+    @Option(help: "A SQLite file path (or sqlite:PATH), or a postgres:// URL. Env: KEYSMITH_DATABASE.")
+    var database: String = ProcessInfo.processInfo.environment["KEYSMITH_DATABASE"] ?? "keysmith.sqlite"
+
+    var location: StoreLocation { StoreLocation(database) }
+}
+
+enum CommandLogging {
+    static func logger(level: Logger.Level = .warning) -> Logger {
+        var logger = Logger(label: "keysmith")
+        logger.logLevel = level
+        return logger
+    }
+
+    static func bootstrap() {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+    }
+}
+
+/// Writes one JSON object on stdout, keys sorted so scripts and people see the same order every time.
+func printJSON(_ object: [String: Any?]) {
+    let cleaned = object.mapValues { $0 ?? NSNull() }
+    if let data = try? JSONSerialization.data(withJSONObject: cleaned, options: [.sortedKeys, .withoutEscapingSlashes]),
+       let text = String(data: data, encoding: .utf8) {
+        print(text)
+    }
+}
