@@ -274,7 +274,10 @@ public final class PostgresKeyStore: KeyStore, Service {
     }
 
     public func keysChanged(since: Timestamp?) async throws -> (keyIDs: [String], cursor: Timestamp) {
-        let since = since?.milliseconds ?? Int64.max
+        guard let since = since?.milliseconds else {
+            let row = try await rows("SELECT \(unescaped: Self.now) AS now").first
+            return ([], Timestamp(milliseconds: try row?["now"].decode(Int64.self) ?? Timestamp.now().milliseconds))
+        }
         let found = try await rows(
             """
             SELECT \(unescaped: Self.now) AS now, array_remove(array_agg(DISTINCT key_id), NULL) AS ids
