@@ -56,6 +56,7 @@ let package = Package(
             dependencies: [
                 "Keysmith",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -33,6 +33,7 @@ public struct KeyChangeWatcher: Service {
                     if failing { logger.info("key change feed is reachable again") }
                     failing = false
                 } catch {
+                    if Task.isCancelled { break }
                     if !failing { logger.error("cannot read the key change feed; authenticating from the database", metadata: ["error": "\(String(reflecting: error))"]) }
                     failing = true
                 }

@@ -63,9 +63,12 @@ public final class PostgresKeyStore: KeyStore, Service {
         }
     }
 
-    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    /// A transaction, once begun, runs to its end even if the caller is cancelled (see `SQLiteKeyStore`).
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await available {
-            try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            try await Task {
+                try await self.client.withTransaction(logger: self.logger) { connection in try await body(connection) }
+            }.value
         }
     }
 
@@ -76,7 +79,7 @@ public final class PostgresKeyStore: KeyStore, Service {
     // MARK: Migrations
 
     public func migrate() async throws {
-        try await transaction { connection in
+        try await transaction { [logger] connection in
             // One instance migrates at a time; the others wait here and then find nothing to do.
             try await connection.query("SELECT pg_advisory_xact_lock(7305643216849)", logger: logger)
             try await connection.query(
@@ -113,6 +116,7 @@ public final class PostgresKeyStore: KeyStore, Service {
             """
             CREATE TABLE api_keys (
                 id TEXT PRIMARY KEY,
+                seq BIGSERIAL NOT NULL,
                 workspace_id TEXT NOT NULL REFERENCES workspaces(id),
                 name TEXT NOT NULL,
                 name_folded TEXT NOT NULL,
@@ -129,7 +133,7 @@ public final class PostgresKeyStore: KeyStore, Service {
                 revoked_at BIGINT
             )
             """,
-            "CREATE INDEX api_keys_by_workspace ON api_keys (workspace_id, created_at DESC, id DESC)",
+            "CREATE INDEX api_keys_by_workspace ON api_keys (workspace_id, created_at DESC, seq DESC)",
             """
             CREATE TABLE key_changes (
                 seq BIGSERIAL PRIMARY KEY,
@@ -145,7 +149,7 @@ public final class PostgresKeyStore: KeyStore, Service {
 
     public func createWorkspace(_ workspace: Workspace) async throws {
         do {
-            try await transaction { connection in
+            try await transaction { [logger] connection in
                 try await connection.query(
                     "INSERT INTO workspaces (id, name, created_at) VALUES (\(workspace.id), \(workspace.name), \(workspace.createdAt.milliseconds))",
                     logger: logger
@@ -172,7 +176,7 @@ public final class PostgresKeyStore: KeyStore, Service {
 
     public func insertKey(_ key: APIKey) async throws {
         do {
-            try await transaction { connection in
+            try await transaction { [logger] connection in
                 try await connection.query(
                     """
                     INSERT INTO api_keys (id, workspace_id, name, name_folded, description, scope, secret_hash,
@@ -204,7 +208,7 @@ public final class PostgresKeyStore: KeyStore, Service {
               AND (NOT \(activeOnly) OR revoked_at IS NULL)
               AND (\(pattern)::text IS NULL OR name_folded LIKE \(pattern) ESCAPE '\\')
               AND (\(unusedSince)::bigint IS NULL OR last_used_at IS NULL OR last_used_at < \(unusedSince))
-            ORDER BY created_at DESC, id DESC
+            ORDER BY created_at DESC, seq DESC
             LIMIT \(query.limit) OFFSET \(query.offset)
             """
         let found = try await rows(filter)
@@ -218,7 +222,7 @@ public final class PostgresKeyStore: KeyStore, Service {
     }
 
     public func relabelKey(id: String, workspaceID: String, change: KeyLabelChange) async throws -> APIKey? {
-        try await transaction { connection in
+        try await transaction { [logger] connection in
             let setName = change.name != nil
             let setDescription = change.description != nil
             let name = change.name
@@ -242,7 +246,7 @@ public final class PostgresKeyStore: KeyStore, Service {
     }
 
     public func revokeKey(id: String, workspaceID: String, at: Timestamp) async throws -> APIKey? {
-        try await transaction { connection in
+        try await transaction { [logger] connection in
             let updated = try await Self.rows(
                 """
                 UPDATE api_keys SET revoked_at = \(at.milliseconds)
@@ -278,12 +282,17 @@ public final class PostgresKeyStore: KeyStore, Service {
             let row = try await rows("SELECT \(unescaped: Self.now) AS now").first
             return ([], Timestamp(milliseconds: try row?["now"].decode(Int64.self) ?? Timestamp.now().milliseconds))
         }
-        let found = try await rows(
-            """
-            SELECT \(unescaped: Self.now) AS now, array_remove(array_agg(DISTINCT key_id), NULL) AS ids
-            FROM key_changes WHERE changed_at >= \(since)
-            """
-        )
+        let found: [PostgresRandomAccessRow]
+        do {
+            found = try await rows(
+                """
+                SELECT \(unescaped: Self.now) AS now, array_remove(array_agg(DISTINCT key_id), NULL) AS ids
+                FROM key_changes WHERE changed_at >= \(since)
+                """
+            )
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
+            return ([], Timestamp(milliseconds: since))  // not migrated yet, so no key exists to have changed
+        }
         guard let row = found.first else { return ([], .now()) }
         return (try row["ids"].decode([String]?.self) ?? [], Timestamp(milliseconds: try row["now"].decode(Int64.self)))
     }

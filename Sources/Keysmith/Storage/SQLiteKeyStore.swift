@@ -30,18 +30,23 @@ public final class SQLiteKeyStore: KeyStore {
     }
 
     /// Runs `body` in a `BEGIN IMMEDIATE` transaction on the writer connection.
+    ///
+    /// A transaction, once begun, runs to its end even if the caller is cancelled: sqlite-nio refuses
+    /// work from a cancelled task, and a refused `ROLLBACK` would leave the connection inside a transaction.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
-        try await writeLock.withLock {
-            _ = try await self.writer.query("BEGIN IMMEDIATE")
-            do {
-                let result = try await body(self.writer)
-                _ = try await self.writer.query("COMMIT")
-                return result
-            } catch {
-                _ = try? await self.writer.query("ROLLBACK")
-                throw error
+        try await Task {
+            try await self.writeLock.withLock {
+                _ = try await self.writer.query("BEGIN IMMEDIATE")
+                do {
+                    let result = try await body(self.writer)
+                    _ = try await self.writer.query("COMMIT")
+                    return result
+                } catch {
+                    _ = try? await self.writer.query("ROLLBACK")
+                    throw error
+                }
             }
-        }
+        }.value
     }
 
     // MARK: Migrations
@@ -89,7 +94,7 @@ public final class SQLiteKeyStore: KeyStore {
                 revoked_at INTEGER
             )
             """,
-            "CREATE INDEX api_keys_by_workspace ON api_keys (workspace_id, created_at DESC, id DESC)",
+            "CREATE INDEX api_keys_by_workspace ON api_keys (workspace_id, created_at DESC)",
             """
             CREATE TABLE key_changes (
                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -170,7 +175,7 @@ public final class SQLiteKeyStore: KeyStore {
         let filter = conditions.joined(separator: " AND ")
         let total = try await reader.query("SELECT count(*) AS n FROM api_keys WHERE \(filter)", binds).first?.column("n")?.integer ?? 0
         let rows = try await reader.query(
-            "SELECT * FROM api_keys WHERE \(filter) ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+            "SELECT * FROM api_keys WHERE \(filter) ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?",
             binds + [.integer(query.limit), .integer(query.offset)]
         )
         return KeyPage(keys: rows.compactMap(Self.key(from:)), total: total)

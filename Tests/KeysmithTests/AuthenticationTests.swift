@@ -1,0 +1,148 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import Keysmith
+
+/// Seed 001: `Authorization: Bearer <key_id>:<secret>`, and one 401 for every way a key can be wrong.
+@Suite struct AuthenticationTests {
+    @Test(arguments: Backend.available)
+    func everyBadCredentialGetsTheSameExact401(_ backend: Backend) async throws {
+        try await withApp(backend) { client, ws in
+            let (expiring, expiringToken) = try await client.createKey(ws.adminToken, """
+                {"name": "short-lived", "expires_at": "\(Timestamp.now().adding(milliseconds: 1500).description)"}
+                """)
+            #expect(expiring["is_expired"].bool == false)
+            let (revoked, revokedToken) = try await client.createKey(ws.adminToken, #"{"name": "revoked"}"#)
+            _ = try await client.call(.delete, "/v1/api-keys/\(try #require(revoked["id"].string))", token: ws.adminToken)
+            try await Task.sleep(for: .milliseconds(1600))
+
+            let keyID = ws.adminToken.split(separator: ":")[0]
+            let wrongSecret = APIKeyToken.generate(prefix: "ks_").secret
+            let unknown = APIKeyToken.generate(prefix: "ks_").bearer
+            var wrongChecksum = ws.adminToken
+            wrongChecksum.removeLast()
+            wrongChecksum.append(ws.adminToken.last == "A" ? "B" : "A")
+            let headers: [String?] = [
+                nil, "", "Bearer", "Bearer ", "Basic \(ws.adminToken)", "Bearer abcdefghijklmn:123456a1b1234b",
+                "Bearer \(keyID)", "Bearer \(keyID):\(wrongSecret)", "Bearer \(unknown)", "Bearer \(wrongChecksum)",
+                "Bearer \(revokedToken)", "Bearer \(expiringToken)", "Bearer \(ws.adminToken) extra",
+            ]
+            for header in headers {
+                let fields: HTTPFields = header.map { [.authorization: $0] } ?? [:]
+                try await client.execute(uri: "/v1/auth/whoami", method: .get, headers: fields) { response in
+                    #expect(response.status == .unauthorized, "\(header ?? "no header")")
+                    #expect(String(buffer: response.body) == unauthorizedBody)
+                    #expect(response.headers[.wwwAuthenticate] == "Bearer")
+                }
+            }
+            // The expired key is listed as expired.
+            let (_, listed, _) = try await client.call(.get, "/v1/api-keys/\(try #require(expiring["id"].string))", token: ws.adminToken)
+            #expect(listed["is_expired"].bool == true)
+        }
+    }
+
+    @Test(arguments: Backend.available)
+    func bearerSchemeIsCaseInsensitive(_ backend: Backend) async throws {
+        try await withApp(backend) { client, ws in
+            try await client.execute(uri: "/v1/auth/whoami", method: .get, headers: [.authorization: "bearer \(ws.adminToken)"]) { response in
+                #expect(response.status == .ok)
+            }
+        }
+    }
+
+    @Test(arguments: Backend.available)
+    func whoamiReturnsTheCallersKeyAndWorkspaceForAnyScope(_ backend: Backend) async throws {
+        try await withApp(backend) { client, ws in
+            let (created, readToken) = try await client.createKey(ws.adminToken, #"{"name": "reader", "scope": "read"}"#)
+            let (status, json, _) = try await client.call(.get, "/v1/auth/whoami", token: readToken, headers: [.userAgent: "keysmith-test/1.0"])
+            #expect(status == .ok)
+            #expect(json.keys == ["key", "workspace"])
+            #expect(json["key"]["id"].string == created["id"].string)
+            #expect(json["key"]["scope"].string == "read")
+            #expect(json["key"]["last_used_user_agent"].string == "keysmith-test/1.0")
+            #expect(json["key"]["last_used_at"].string != nil)
+            #expect(json["key"]["secret"].isNull)
+            #expect(json["workspace"]["id"].string == ws.workspace.id)
+            #expect(json["workspace"]["name"].string == ws.workspace.name)
+        }
+    }
+
+    @Test(arguments: Backend.available, [Scope.read, .readWrite])
+    func managingKeysNeedsAdminScope(_ backend: Backend, scope: Scope) async throws {
+        try await withApp(backend) { client, ws in
+            let (created, token) = try await client.createKey(ws.adminToken, #"{"name": "limited", "scope": "\#(scope.rawValue)"}"#)
+            let id = try #require(created["id"].string)
+            let attempts: [(HTTPRequest.Method, String, String?)] = [
+                (.get, "/v1/api-keys", nil), (.post, "/v1/api-keys", #"{"name": "x"}"#), (.get, "/v1/api-keys/\(id)", nil),
+                (.patch, "/v1/api-keys/\(id)", #"{"name": "x"}"#), (.delete, "/v1/api-keys/\(id)", nil),
+            ]
+            for (method, uri, body) in attempts {
+                let (status, json, _) = try await client.call(method, uri, token: token, body: body)
+                #expect(status == .forbidden, "\(method) \(uri)")
+                expectErrorShape(json, status: .forbidden)
+            }
+            let stored = try #require(try await ws.store.key(id: id))
+            #expect(stored.name == "limited" && stored.revokedAt == nil)
+            #expect(try await ws.store.listKeys(.init(workspaceID: ws.workspace.id)).total == 2)
+        }
+    }
+}
+
+/// Revoke (seed 001): from that moment every request with the key is 401.
+@Suite struct RevokeAPIKeyTests {
+    @Test(arguments: Backend.available)
+    func revokedKeyIsRejectedOnItsNextRequest(_ backend: Backend) async throws {
+        try await withApp(backend) { client, ws in
+            let (created, token) = try await client.createKey(ws.adminToken, #"{"name": "to revoke", "scope": "read"}"#)
+            let id = try #require(created["id"].string)
+            let (before, _, _) = try await client.call(.get, "/v1/auth/whoami", token: token)
+            #expect(before == .ok)  // now cached in memory
+
+            let (status, revoked, _) = try await client.call(.delete, "/v1/api-keys/\(id)", token: ws.adminToken)
+            #expect(status == .ok)
+            #expect(revoked["id"].string == id && revoked["revoked_at"].string != nil)
+
+            let (after, json, _) = try await client.call(.get, "/v1/auth/whoami", token: token)
+            #expect(after == .unauthorized)
+            expectErrorShape(json, status: .unauthorized)
+
+            let (again, againJSON, _) = try await client.call(.delete, "/v1/api-keys/\(id)", token: ws.adminToken)
+            #expect(again == .notFound)
+            expectErrorShape(againJSON, status: .notFound)
+        }
+    }
+
+    @Test(arguments: Backend.available)
+    func aKeyThatRevokesItselfIsRefusedAfterwards(_ backend: Backend) async throws {
+        try await withApp(backend) { client, ws in
+            let (status, json, _) = try await client.call(.delete, "/v1/api-keys/\(ws.adminKeyID)", token: ws.adminToken)
+            #expect(status == .ok && json["revoked_at"].string != nil)
+            let (after, _, _) = try await client.call(.get, "/v1/api-keys", token: ws.adminToken)
+            #expect(after == .unauthorized)
+        }
+    }
+
+    @Test(arguments: Backend.available)
+    func revocationByAnotherProcessIsSeenWithinTheBound(_ backend: Backend) async throws {
+        // The same database revoked through a second store, as `keysmith keys revoke` does.
+        let location = backend.freshLocation()
+        try await withApp(backend, location: location) { client, ws in
+            let (created, token) = try await client.createKey(ws.adminToken, #"{"name": "cli revokes me"}"#)
+            let (cached, _, _) = try await client.call(.get, "/v1/auth/whoami", token: token)
+            #expect(cached == .ok)
+            try await location.withStore(logger: .init(label: "other-process")) { other in
+                _ = try await other.revokeKey(id: try #require(created["id"].string), workspaceID: ws.workspace.id, at: .now())
+            }
+            let revokedAt = ContinuousClock.now
+            while true {
+                let (status, _, _) = try await client.call(.get, "/v1/auth/whoami", token: token)
+                if status == .unauthorized { break }
+                #expect(ContinuousClock.now - revokedAt < .seconds(1), "revocation not seen within 1 s")
+                if ContinuousClock.now - revokedAt > .seconds(2) { return }
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+
+@testable import Keysmith
+
+/// The binary as an operator runs it: first start, restart, the CLI, and what it writes where.
+@Suite(.serialized) struct ProcessTests {
+    @Test func firstStartPrintsOneAdminKeyOnceAndKeysSurviveARestart() async throws {
+        let database = TemporaryFile.path(suffix: ".sqlite")
+        let first = try ServerProcess(database: database)
+        try await first.waitUntilReady()
+        var (stdout, stderr) = first.stop()
+        let adminToken = try #require(stdout.firstMatch(of: try Regex("[a-z]{14}:ks_[0-9A-Za-z]{38}"))).output[0].substring.map(String.init)
+        let token = try #require(adminToken)
+        #expect(stdout.contains("ONLY ONCE"))
+        #expect(!stderr.contains(token.split(separator: ":")[1]), "the secret never reaches a log line")
+
+        let second = try ServerProcess(database: database)
+        try await second.waitUntilReady()
+        let (status, body) = try await second.request("GET", "/v1/auth/whoami", token: token)
+        #expect(status == 200, "\(body)")
+        let (created, createdBody) = try await second.request("POST", "/v1/api-keys", token: token, body: #"{"name": "survivor"}"#)
+        #expect(created == 201)
+        let secret = try #require(try JSON(.init(string: createdBody))["secret"].string)
+        (stdout, stderr) = second.stop()
+        #expect(!stdout.contains("ONLY ONCE"), "no second bootstrap on a database that has a workspace")
+        #expect(!stderr.contains(secret.split(separator: ":")[1]) && !stderr.contains(token.split(separator: ":")[1]))
+
+        let third = try ServerProcess(database: database)
+        try await third.waitUntilReady()
+        let (again, _) = try await third.request("GET", "/v1/auth/whoami", token: secret)
+        #expect(again == 200)
+        _ = third.stop()
+
+        // The database holds hashes only: neither secret appears in the file or its WAL.
+        for file in [database, database + "-wal"] where FileManager.default.fileExists(atPath: file) {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+            for secretPart in [token.split(separator: ":")[1], secret.split(separator: ":")[1]] {
+                #expect(bytes.range(of: Data(secretPart.utf8)) == nil, "\(file) contains a secret")
+            }
+        }
+    }
+
+    @Test func workspaceCreateJSONIsOneObjectWithAWorkingKey() async throws {
+        let database = TemporaryFile.path(suffix: ".sqlite")
+        let result = try KeysmithBinary.run(["workspace", "create", "Acme", "--database", database, "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.count == 1)
+        let json = try JSON(.init(string: String(lines[0])))
+        let secret = try #require(json["secret"].string)
+        let workspaceID = try #require(json["workspace_id"].string)
+        #expect(json["workspace_name"].string == "Acme")
+
+        let duplicate = try KeysmithBinary.run(["workspace", "create", "Acme", "--database", database, "--json"])
+        #expect(duplicate.status != 0 && duplicate.stderr.contains("already exists"))
+
+        let server = try ServerProcess(database: database)
+        try await server.waitUntilReady()
+        let (status, body) = try await server.request("GET", "/v1/auth/whoami", token: secret)
+        #expect(status == 200)
+        #expect(try JSON(.init(string: body))["workspace"]["id"].string == workspaceID)
+        let (stdout, _) = server.stop()
+        #expect(!stdout.contains("ONLY ONCE"), "a database with a workspace is not bootstrapped again")
+    }
+
+    @Test func operatorCanListCreateAndRevokeKeysWithoutTheAPI() async throws {
+        let database = TemporaryFile.path(suffix: ".sqlite")
+        _ = try KeysmithBinary.run(["workspace", "create", "ops", "--database", database, "--json"])
+        let created = try KeysmithBinary.run(["keys", "create", "--workspace", "ops", "--name", "break glass", "--database", database, "--json"])
+        #expect(created.status == 0, "\(created.stderr)")
+        let json = try JSON(.init(string: created.stdout))
+        let id = try #require(json["id"].string)
+        let secret = try #require(json["secret"].string)
+
+        let server = try ServerProcess(database: database)
+        try await server.waitUntilReady()
+        let (before, _) = try await server.request("GET", "/v1/api-keys", token: secret)
+        #expect(before == 200)
+
+        let listed = try KeysmithBinary.run(["keys", "list", "--workspace", "ops", "--database", database, "--json"])
+        #expect(listed.stdout.split(separator: "\n").count == 2 && listed.stdout.contains(id))
+        #expect(!listed.stdout.contains(secret.split(separator: ":")[1]))
+
+        let revoked = try KeysmithBinary.run(["keys", "revoke", id, "--database", database])
+        #expect(revoked.status == 0, "\(revoked.stderr)")
+        // The running server learns of the revocation from the change feed, within a second.
+        let deadline = ContinuousClock.now + .seconds(1)
+        var status = 200
+        while status != 401 && ContinuousClock.now < deadline {
+            (status, _) = try await server.request("GET", "/v1/auth/whoami", token: secret)
+        }
+        #expect(status == 401)
+        _ = server.stop()
+
+        let bad = try KeysmithBinary.run(["keys", "create", "--workspace", "ops", "--name", " ", "--database", database])
+        #expect(bad.status != 0 && bad.stderr.contains("name must not be empty"))
+    }
+}

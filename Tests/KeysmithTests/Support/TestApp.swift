@@ -1,0 +1,122 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Keysmith
+import Logging
+import NIOCore
+import Testing
+
+/// The databases every behaviour test runs against: a fresh SQLite file always, and the PostgreSQL server
+/// started by `scripts/test.sh` when `KEYSMITH_TEST_POSTGRES_URL` is set.
+enum Backend: String, CustomTestStringConvertible, Sendable {
+    case sqlite
+    case postgres
+
+    static let postgresURL = ProcessInfo.processInfo.environment["KEYSMITH_TEST_POSTGRES_URL"]
+    static let available: [Backend] = postgresURL == nil ? [.sqlite] : [.sqlite, .postgres]
+
+    var testDescription: String { rawValue }
+
+    /// A new, empty store location: a new SQLite file, or the shared PostgreSQL database (tests isolate
+    /// themselves by working in a workspace of their own).
+    func freshLocation() -> StoreLocation {
+        switch self {
+        case .sqlite: .sqlite(path: TemporaryFile.path(suffix: ".sqlite"))
+        case .postgres: .postgres(url: Backend.postgresURL!)
+        }
+    }
+}
+
+enum TemporaryFile {
+    static func path(suffix: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("keysmith-test-\(UUID().uuidString)\(suffix)").path
+    }
+}
+
+/// A workspace of the test's own and its first admin key.
+struct TestWorkspace: Sendable {
+    let workspace: Workspace
+    let adminKeyID: String
+    let adminToken: String
+    let store: any KeyStore
+
+    var bearer: HTTPFields { [.authorization: "Bearer \(adminToken)"] }
+}
+
+/// Builds the real application on a real store and runs `body` against it.
+func withApp<T: Sendable>(
+    _ backend: Backend,
+    location: StoreLocation? = nil,
+    framework: TestingSetup = .router,
+    configure: (inout ServerOptions) -> Void = { _ in },
+    logger: Logger = Logger(label: "keysmith-test"),
+    _ body: @escaping @Sendable (any TestClientProtocol, TestWorkspace) async throws -> T
+) async throws -> T {
+    var options = ServerOptions()
+    options.port = 0
+    options.usageFlushInterval = .milliseconds(100)
+    configure(&options)
+    let location = location ?? backend.freshLocation()
+    let (store, services) = try await location.open(logger: logger)
+    let app = buildApplication(options: options, store: store, storeServices: services, logger: logger)
+    let result = try await app.test(framework) { client in
+        let (workspace, key, token) = try await KeyIssuer(store: store).createWorkspace(named: "test-\(UUID().uuidString.prefix(12))")
+        return try await body(client, TestWorkspace(workspace: workspace, adminKeyID: key.id, adminToken: token.bearer, store: store))
+    }
+    try await store.close()
+    return result
+}
+
+/// A parsed JSON body.
+struct JSON: @unchecked Sendable {
+    let value: Any
+
+    init(_ buffer: ByteBuffer) throws {
+        value = try JSONSerialization.jsonObject(with: Data(buffer: buffer), options: [.fragmentsAllowed])
+    }
+
+    init(value: Any) { self.value = value }
+
+    subscript(key: String) -> JSON { JSON(value: (value as? [String: Any])?[key] ?? NSNull()) }
+    subscript(index: Int) -> JSON { JSON(value: (value as? [Any]).flatMap { index < $0.count ? $0[index] : nil } ?? NSNull()) }
+
+    var string: String? { value as? String }
+    var int: Int? { (value as? NSNumber).map(\.intValue) }
+    var bool: Bool? { value as? Bool }
+    var isNull: Bool { value is NSNull }
+    var array: [JSON] { (value as? [Any])?.map { JSON(value: $0) } ?? [] }
+    var keys: Set<String> { Set((value as? [String: Any])?.keys.map { $0 } ?? []) }
+}
+
+extension TestClientProtocol {
+    /// Sends a request with an optional JSON body and returns status and parsed body.
+    func call(
+        _ method: HTTPRequest.Method, _ uri: String, token: String?, body: String? = nil, headers extra: HTTPFields = [:]
+    ) async throws -> (status: HTTPResponse.Status, json: JSON, response: TestResponse) {
+        var headers = extra
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        if body != nil { headers[.contentType] = "application/json" }
+        return try await execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) }) { response in
+            let json = (try? JSON(response.body)) ?? JSON(value: NSNull())
+            return (response.status, json, response)
+        }
+    }
+
+    /// Creates a key through the API and returns its JSON and bearer token.
+    func createKey(_ token: String, _ body: String) async throws -> (json: JSON, token: String) {
+        let (status, json, response) = try await call(.post, "/v1/api-keys", token: token, body: body)
+        #expect(status == .created, "create failed: \(String(buffer: response.body))")
+        return (json, try #require(json["secret"].string))
+    }
+}
+
+/// The exact 401 body of seed 001.
+let unauthorizedBody = #"{"statusCode":401,"message":"Unauthorized","error":"Unauthorized"}"#
+
+/// The seeds' error shape: exactly `statusCode`, `message` and `error`, with the status repeated.
+func expectErrorShape(_ json: JSON, status: HTTPResponse.Status, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(json.keys == ["statusCode", "message", "error"], sourceLocation: sourceLocation)
+    #expect(json["statusCode"].int == status.code, sourceLocation: sourceLocation)
+    #expect(json["error"].string == status.reasonPhrase, sourceLocation: sourceLocation)
+    #expect(!(json["message"].string ?? "").isEmpty, sourceLocation: sourceLocation)
+}
