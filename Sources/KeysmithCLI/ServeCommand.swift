@@ -18,6 +18,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Prefix of every new secret, for secret scanners. Env: KEYSMITH_SECRET_PREFIX.")
     var secretPrefix: String = ProcessInfo.processInfo.environment["KEYSMITH_SECRET_PREFIX"] ?? "ks_"
 
+    @Flag(help: "Allow webhooks to loopback and private addresses (development only). Env: KEYSMITH_ALLOW_PRIVATE_WEBHOOK_TARGETS=1.")
+    var allowPrivateWebhookTargets = ProcessInfo.processInfo.environment["KEYSMITH_ALLOW_PRIVATE_WEBHOOK_TARGETS"] == "1"
+
+    @Option(help: "File holding the key that seals webhook secrets (created if missing). Env: KEYSMITH_ENCRYPTION_KEY_FILE; KEYSMITH_ENCRYPTION_KEY gives the key itself.")
+    var encryptionKeyFile: String? = ProcessInfo.processInfo.environment["KEYSMITH_ENCRYPTION_KEY_FILE"]
+
     @Option(help: "trace, debug, info, notice, warning, error or critical. Env: KEYSMITH_LOG_LEVEL.")
     var logLevel: String = ProcessInfo.processInfo.environment["KEYSMITH_LOG_LEVEL"] ?? "info"
 
@@ -37,11 +43,13 @@ struct ServeCommand: AsyncParsableCommand {
         options.database = database.database
         options.secretPrefix = secretPrefix
         options.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        options.allowPrivateWebhookTargets = allowPrivateWebhookTargets
+        options.encryptionKeyFile = encryptionKeyFile
         let logger = CommandLogging.logger(level: options.logLevel)
 
         let (store, services) = try await database.location.open(logger: logger)
         let issuer = KeyIssuer(store: store, secretPrefix: secretPrefix)
-        let app = buildApplication(options: options, store: store, storeServices: services, logger: logger) {
+        let app = try buildApplication(options: options, store: store, storeServices: services, logger: logger) {
             try await Self.bootstrapFirstWorkspace(issuer: issuer)
         }
         try await app.runService()

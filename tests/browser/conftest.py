@@ -104,6 +104,17 @@ class Keysmith:
         assert r.status_code == 200, r.text
         return next((k for k in r.json()["data"] if k["id"] == key_id), None)
 
+    def wait_for_last_used(self, key_id: str, search: str, timeout: float = 10) -> dict:
+        """The server records key usage in the background (batched); wait until it is visible."""
+        deadline = time.monotonic() + timeout
+        while True:
+            key = self.get_key(key_id, search)
+            if key and key.get("last_used_at"):
+                return key
+            if time.monotonic() > deadline:
+                raise AssertionError(f"last_used_at of {key_id} was never recorded: {key}")
+            time.sleep(0.2)
+
     def list_total(self, **params) -> int:
         r = self.request("GET", "/v1/api-keys", params={"page": 1, "limit": 20, **params})
         assert r.status_code == 200, r.text
@@ -113,62 +124,96 @@ class Keysmith:
         return self.request("DELETE", f"/v1/api-keys/{key_id}")
 
 
-@pytest.fixture(scope="session")
-def keysmith(tmp_path_factory) -> Keysmith:
-    binary = _keysmith_binary()
-    if not binary.is_file():
-        pytest.fail(f"keysmith binary not found at {binary}; build it (swift build) or set KEYSMITH_BIN")
-
-    workdir = tmp_path_factory.mktemp("keysmith")
-    database = workdir / "keysmith.sqlite"
+def create_workspace(binary: pathlib.Path, database: pathlib.Path, name: str = "Acme") -> dict:
     created = subprocess.run(
-        [str(binary), "workspace", "create", "Acme", "--database", str(database), "--json"],
-        capture_output=True, text=True, timeout=120, cwd=workdir,
+        [str(binary), "workspace", "create", name, "--database", str(database), "--json"],
+        capture_output=True, text=True, timeout=120, cwd=database.parent,
     )
     assert created.returncode == 0, (
         f"`keysmith workspace create` failed ({created.returncode}):\n{created.stdout}\n{created.stderr}"
     )
     info = _parse_single_json_object(created.stdout)
     assert info.get("workspace_id") and info.get("secret"), f"missing workspace_id/secret in {info}"
+    return info
 
-    port = _free_port()
-    log_path = workdir / "server.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [str(binary), "serve", "--database", str(database), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    healthy = False
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            if requests.get(base_url + "/healthz", timeout=2).status_code == 200:
-                healthy = True
+
+class ServerProcess:
+    """`keysmith serve` on a SQLite file; can be stopped and started again on the same port."""
+
+    def __init__(self, binary: pathlib.Path, database: pathlib.Path, port: int | None = None):
+        self.binary = binary
+        self.database = database
+        self.port = port or _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = database.parent / f"server-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 90):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(self.binary), "serve", "--database", str(self.database),
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.database.parent,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
                 break
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    if not healthy:
-        proc.kill()
-        proc.wait()
-        log.close()
-        pytest.fail(f"keysmith serve did not become healthy on {base_url}:\n{log_path.read_text(errors='replace')[-4000:]}")
+            try:
+                if requests.get(self.base_url + "/healthz", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        pytest.fail(f"keysmith serve did not become healthy on {self.base_url}:\n"
+                    f"{self.log_path.read_text(errors='replace')[-4000:]}")
 
-    server = Keysmith(base_url=base_url, admin_key=info["secret"], workspace_id=info["workspace_id"],
-                      database=database, log_path=log_path)
-    try:
-        yield server
-    finally:
-        proc.terminate()
+    def stop(self):
+        if self.proc is None:
+            return
+        self.proc.terminate()
         try:
-            proc.wait(timeout=10)
+            self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+def _start(tmp_path_factory, label: str) -> tuple[Keysmith, ServerProcess]:
+    binary = _keysmith_binary()
+    if not binary.is_file():
+        pytest.fail(f"keysmith binary not found at {binary}; build it (swift build) or set KEYSMITH_BIN")
+    workdir = tmp_path_factory.mktemp(label)
+    database = workdir / "keysmith.sqlite"
+    info = create_workspace(binary, database)
+    server = ServerProcess(binary, database)
+    server.start()
+    ks = Keysmith(base_url=server.base_url, admin_key=info["secret"], workspace_id=info["workspace_id"],
+                  database=database, log_path=server.log_path)
+    return ks, server
+
+
+@pytest.fixture(scope="session")
+def keysmith(tmp_path_factory) -> Keysmith:
+    """The shared server for most tests (one workspace "Acme"; tests keep their data apart by unique names)."""
+    ks, server = _start(tmp_path_factory, "keysmith")
+    try:
+        yield ks
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def private_keysmith(tmp_path_factory) -> tuple[Keysmith, ServerProcess]:
+    """A server of the test's own, which the test may stop and start again."""
+    ks, server = _start(tmp_path_factory, "private")
+    try:
+        yield ks, server
+    finally:
+        server.stop()
 
 
 # ---------------------------------------------------------------------------
@@ -311,19 +356,34 @@ class Dashboard:
         else:
             box.send_keys(" ", Keys.BACKSPACE)
 
+    def shown(self, search: str | None = None, filters: str | None = None, page: int | None = None) -> bool:
+        """True once the table shows finished results for this search / filter set / page."""
+        panel = self.by_id("keys-panel")
+        return (panel.get_attribute("data-state") == "ready"
+                and (search is None or panel.get_attribute("data-search") == search.strip())
+                and (filters is None or panel.get_attribute("data-filters") == filters)
+                and (page is None or panel.get_attribute("data-page") == str(page)))
+
     def search_and_wait(self, text: str, expected_ids: list[str]):
         self.search(text)
-        self.wait(lambda d: self.row_ids() == expected_ids and
-                  self.by_id("keys-panel").get_attribute("data-state") == "ready",
+        self.wait(lambda d: self.shown(search=text) and self.row_ids() == expected_ids,
                   f"rows for search {text!r} never became {expected_ids}; got {self.row_ids()}")
 
     def summary(self) -> str:
         return self.text("pagination-summary")
 
 
+def _is_script_problem(message: str) -> bool:
+    return any(marker in message for marker in ("Uncaught", "Content Security Policy", "Refused to"))
+
+
 @pytest.fixture
 def dash(driver, keysmith) -> Dashboard:
-    return Dashboard(driver, keysmith)
+    page = Dashboard(driver, keysmith)
+    yield page
+    # Every test also checks that the page threw no script errors and broke no CSP rule.
+    problems = [e["message"] for e in page.console_errors() if _is_script_problem(e["message"])]
+    assert problems == [], f"browser console reported script errors / CSP violations: {problems}"
 
 
 @pytest.fixture

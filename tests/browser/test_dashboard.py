@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import html.parser
+import pathlib
 import re
+import time
 
 import pytest
+from conftest import Dashboard
 from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 SECRET_RE = re.compile(r"^[a-z0-9]+:ks_[A-Za-z0-9]{38}$")
 UNAUTHORIZED_BODY = {"statusCode": 401, "message": "Unauthorized", "error": "Unauthorized"}
 REJECTED_MESSAGE = "Your key was rejected or revoked. Sign in again."
-PUBLIC_DIR = "Sources/Keysmith/Dashboard/Public"
 
 
 def parse_iso(value: str) -> dt.datetime:
@@ -78,7 +81,7 @@ class _InlineFinder(html.parser.HTMLParser):
 
 def test_server_serves_dashboard_with_csp(keysmith):
     r = keysmith.http.get(keysmith.url("/"), allow_redirects=False, timeout=10)
-    assert r.status_code == 302
+    assert r.status_code == 302, f"GET / should be a 302 redirect, got {r.status_code}"
     assert r.headers["Location"].endswith("/settings/api-keys")
 
     pages = {}
@@ -105,6 +108,20 @@ def test_server_serves_dashboard_with_csp(keysmith):
     assert "innerHTML" not in js and "eval(" not in js and "localStorage" not in js
 
 
+def test_served_assets_match_the_sources(keysmith):
+    """The server embeds Public/ at build time: a stale binary would test an old page."""
+    public = pathlib.Path(__file__).resolve().parents[2] / "Sources/Keysmith/Dashboard/Public"
+    names = sorted(p.name for p in public.iterdir() if p.is_file())
+    assert {"index.html", "app.js", "app.css"} <= set(names)
+    stale = []
+    for name in names:
+        r = keysmith.http.get(keysmith.url(f"/assets/{name}"), timeout=10)
+        assert r.status_code == 200, name
+        if r.content != (public / name).read_bytes():
+            stale.append(name)
+    assert stale == [], f"the keysmith binary serves outdated copies of {stale}: rebuild it (swift build)"
+
+
 # ---------------------------------------------------------------------------
 # Sign-in / sign-out
 
@@ -115,8 +132,9 @@ def test_sign_in_lists_keys_and_marks_this_key(dash, keysmith):
     assert dash.visible("signin-view") and not dash.visible("app-view")
     dash.screenshot("01-sign-in.png")
 
-    dash.sign_in()
     me = keysmith.whoami(keysmith.admin_key).json()
+    keysmith.wait_for_last_used(me["key"]["id"], me["key"]["name"])
+    dash.sign_in()
     assert dash.text("workspace-name") == me["workspace"]["name"] == "Acme"
     assert dash.by_id("tab-api-keys").get_attribute("aria-current") == "page"
 
@@ -127,8 +145,9 @@ def test_sign_in_lists_keys_and_marks_this_key(dash, keysmith):
     assert keysmith.admin_key.split(":")[1] not in dash.d.current_url
     assert keysmith.admin_key.split(":")[1] not in dash.d.page_source
 
-    dash.search_and_wait(me["key"]["name"], [me["key"]["id"]] if True else [])
-    row = dash.rows()[0]
+    dash.search(me["key"]["name"])
+    dash.wait(lambda d: me["key"]["id"] in dash.row_ids(), "the signed-in key is not listed")
+    row = next(r for r in dash.rows() if r["id"] == me["key"]["id"])
     assert "this-key-badge" in row["badges"]
     assert row["scope"] == "admin"
     assert "badge-active" in row["badges"]
@@ -183,6 +202,7 @@ def test_key_revoked_elsewhere_returns_to_sign_in(dash, keysmith, unique):
     assert dash.text("signin-message") == REJECTED_MESSAGE
     assert dash.session_storage() == {}
     assert not dash.visible("app-view")
+    dash.screenshot("08-key-rejected.png")
 
     # Same on a fresh page load with a stored key that has since been revoked.
     second = keysmith.create_key(f"session2-{unique}", scope="admin")
@@ -226,10 +246,9 @@ def test_create_key_shows_secret_once_and_it_works(dash, keysmith, unique):
     # The dialog survives Escape and a click on the backdrop.
     ActionChains(dash.d).send_keys(Keys.ESCAPE).perform()
     ActionChains(dash.d).send_keys(Keys.ESCAPE).perform()
-    ActionChains(dash.d).move_to_element_with_offset(dash.by_id("secret-dialog"), 0, 0) \
-        .move_by_offset(-5, -5).perform()
-    ActionChains(dash.d).move_by_offset(0, 0).click().perform()
-    dash.d.execute_script("document.elementFromPoint(5, 5) && document.elementFromPoint(5, 5).click()")
+    backdrop_click = ActionBuilder(dash.d)
+    backdrop_click.pointer_action.move_to_location(5, 5).click()
+    backdrop_click.perform()
     assert dash.dialog_open("secret-dialog")
     assert dash.text("secret-value") == secret
 
@@ -253,8 +272,9 @@ def test_create_key_shows_secret_once_and_it_works(dash, keysmith, unique):
     assert dash.text("secret-value") == ""
 
     # Newest first: the new key heads the list.
+    dash.wait(lambda d: dash.shown(search="", page=1) and dash.row_ids()[:1] == [key["id"]],
+              f"new key not at the top: {dash.row_ids()[:3]}")
     rows = dash.rows()
-    assert rows[0]["id"] == key["id"]
     assert rows[0]["name"] == name
     assert rows[0]["scope"] == "read-write"
 
@@ -400,8 +420,14 @@ def test_search_is_debounced_partial_and_case_insensitive(dash, keysmith, unique
     gamma = keysmith.create_key(f"other-{unique}-gamma")
     dash.sign_in()
 
+    dash.d.execute_script("performance.clearResourceTimings()")
     dash.search_and_wait(f"SEARCH-{unique.upper()}", [beta["id"], alpha["id"]])  # newest first
     assert dash.summary() == "1–2 of 2"
+    # Typing the whole term sent a single request (debounced), not one per keystroke.
+    searches = dash.d.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+        ".filter(n => n.includes('/v1/api-keys?') && n.includes('search='))")
+    assert len(searches) == 1, searches
     dash.search_and_wait(f"{unique}-ALP", [alpha["id"]])
     assert dash.summary() == "1–1 of 1"
     dash.search_and_wait(unique, [gamma["id"], beta["id"], alpha["id"]])
@@ -411,7 +437,8 @@ def test_search_is_debounced_partial_and_case_insensitive(dash, keysmith, unique
     assert not dash.visible("keys-empty")
     assert not dash.visible("keys-table")
     dash.by_id("clear-filters").click()
-    dash.wait(lambda d: len(dash.rows()) > 0 and dash.by_id("key-search").get_attribute("value") == "")
+    dash.wait(lambda d: dash.shown(search="", filters="") and len(dash.rows()) > 0)
+    assert dash.by_id("key-search").get_attribute("value") == ""
 
 
 def test_pagination_with_total(dash, keysmith, unique):
@@ -421,7 +448,8 @@ def test_pagination_with_total(dash, keysmith, unique):
 
     total = keysmith.list_total()
     assert total >= 24
-    dash.wait(lambda d: dash.summary() == f"1–20 of {total}", f"summary was {dash.summary()!r}")
+    dash.wait(lambda d: dash.shown(search="", page=1) and dash.summary() == f"1–20 of {total}",
+              f"summary was {dash.summary()!r}")
     assert len(dash.rows()) == 20
     assert dash.rows()[0]["id"] == ids[-1]  # newest first
     assert not dash.by_id("prev-page").is_enabled()
@@ -431,12 +459,12 @@ def test_pagination_with_total(dash, keysmith, unique):
     dash.search_and_wait(prefix, list(reversed(ids))[:20])
     assert dash.summary() == "1–20 of 23"
     dash.by_id("next-page").click()
-    dash.wait(lambda d: dash.summary() == "21–23 of 23")
+    dash.wait(lambda d: dash.shown(search=prefix, page=2) and dash.summary() == "21–23 of 23")
     assert dash.row_ids() == [ids[2], ids[1], ids[0]]
     assert not dash.by_id("next-page").is_enabled()
     assert dash.by_id("prev-page").is_enabled()
     dash.by_id("prev-page").click()
-    dash.wait(lambda d: dash.summary() == "1–20 of 23")
+    dash.wait(lambda d: dash.shown(search=prefix, page=1) and dash.summary() == "1–20 of 23")
     assert dash.row_ids() == list(reversed(ids))[:20]
 
 
@@ -448,8 +476,7 @@ def test_dormant_filter_and_last_used(dash, keysmith, unique):
     unused = keysmith.create_key(f"dormant-{unique}-unused")
     used = keysmith.create_key(f"dormant-{unique}-used")
     assert keysmith.whoami(used["secret"]).status_code == 200
-    used_api = keysmith.get_key(used["id"], unique)
-    assert used_api["last_used_at"], "server did not record last_used_at after an authenticated request"
+    used_api = keysmith.wait_for_last_used(used["id"], unique)
 
     dash.sign_in()
     dash.search_and_wait(unique, [used["id"], unused["id"]])
@@ -460,11 +487,31 @@ def test_dormant_filter_and_last_used(dash, keysmith, unique):
     assert by_id[used["id"]]["lastUsed"] == "just now" or by_id[used["id"]]["lastUsed"].endswith("ago")
     assert by_id[used["id"]]["lastUsedTitle"] == used_api["last_used_at"]
 
-    dash.by_id("dormant-only").click()  # label-wrapped checkbox
-    dash.wait(lambda d: dash.row_ids() == [unused["id"]], f"dormant filter showed {dash.row_ids()}")
+    dash.by_id("dormant-only").click()
+    dash.wait(lambda d: dash.shown(search=unique, filters="dormant") and dash.row_ids() == [unused["id"]],
+              f"dormant filter showed {dash.row_ids()}")
     assert dash.by_id("dormant-only").is_selected()
-    dash.d.execute_script("document.getElementById('dormant-only').click()")
-    dash.wait(lambda d: dash.row_ids() == [used["id"], unused["id"]])
+    assert "badge-dormant" in dash.rows()[0]["badges"]
+    dash.by_id("dormant-only").send_keys(Keys.SPACE)  # keyboard toggles it too
+    dash.wait(lambda d: dash.shown(search=unique, filters="") and dash.row_ids() == [used["id"], unused["id"]])
+
+
+def test_expired_key_is_marked_expired(dash, keysmith, unique):
+    soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=3)
+    short = keysmith.create_key(f"short-lived-{unique}", expires_at=soon.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+    forever = keysmith.create_key(f"forever-{unique}")
+    time.sleep(max(0.0, (soon - dt.datetime.now(dt.timezone.utc)).total_seconds()) + 0.5)
+    assert keysmith.whoami(short["secret"]).status_code == 401  # expired keys are refused
+
+    dash.sign_in()
+    dash.search_and_wait(unique, [forever["id"], short["id"]])
+    by_id = {r["id"]: r for r in dash.rows()}
+    assert "badge-expired" in by_id[short["id"]]["badges"]
+    assert "badge-active" not in by_id[short["id"]]["badges"]
+    assert "badge-active" in by_id[forever["id"]]["badges"]
+    expires = dash.row(short["id"]).find_element(By.CSS_SELECTOR, '[data-testid="key-expires"]')
+    assert expires.get_attribute("title") == keysmith.get_key(short["id"], unique)["expires_at"]
+    assert dash.row(forever["id"]).find_element(By.CSS_SELECTOR, '[data-testid="key-expires"]').text == "Never"
 
 
 def test_revoke_from_page(dash, keysmith, unique):
@@ -489,7 +536,7 @@ def test_revoke_from_page(dash, keysmith, unique):
     dash.screenshot("04-revoke-confirm.png")
     dash.by_id("revoke-confirm").click()
     dash.wait(lambda d: not dash.dialog_open("revoke-dialog"), "revoke dialog did not close")
-    dash.wait(lambda d: dash.row_ids() == [], "revoked key still listed")
+    dash.wait(lambda d: dash.shown(search=unique) and dash.row_ids() == [], "revoked key still listed")
     assert dash.visible("keys-no-results")
 
     r = keysmith.whoami(victim["secret"])
@@ -499,7 +546,8 @@ def test_revoke_from_page(dash, keysmith, unique):
 
     # "Show revoked" brings it back, marked and without actions.
     dash.by_id("show-revoked").click()
-    dash.wait(lambda d: dash.row_ids() == [victim["id"]], "show revoked did not list the key")
+    dash.wait(lambda d: dash.shown(search=unique, filters="revoked") and dash.row_ids() == [victim["id"]],
+              "show revoked did not list the key")
     row = dash.rows()[0]
     assert "badge-revoked" in row["badges"]
     assert "badge-active" not in row["badges"]
@@ -542,6 +590,21 @@ def test_webhooks_tab_and_history(dash, keysmith):
         assert api.status_code == 200, api.text
         assert state == ("list" if api.json()["data"] else "empty")
     assert not dash.visible("webhooks-error")
+    dash.screenshot("07-webhooks.png")
+
+    if api.status_code == 200:
+        # A loopback target is refused by the server; the form shows the server's own message.
+        target = "https://127.0.0.1/keysmith-hook"
+        refused = keysmith.request("POST", "/v1/webhooks", json={"url": target})
+        assert refused.status_code == 400, refused.text
+        dash.by_id("create-webhook-button").click()
+        dash.wait(lambda d: dash.dialog_open("webhook-dialog"))
+        dash.by_id("webhook-url").send_keys(target, Keys.ENTER)
+        dash.wait(lambda d: dash.text("webhook-form-error") == refused.json()["message"],
+                  "server error not shown in the webhook form")
+        assert dash.dialog_open("webhook-dialog") and not dash.dialog_open("secret-dialog")
+        dash.by_id("webhook-cancel").click()
+        dash.wait(lambda d: not dash.dialog_open("webhook-dialog"))
 
     dash.d.back()
     dash.wait(lambda d: d.current_url.endswith("/settings/api-keys") and dash.visible("keys-panel"))
@@ -561,8 +624,12 @@ def test_no_csp_violations_or_script_errors(dash, keysmith):
     dash.wait(lambda d: dash.by_id("webhooks-panel").get_attribute("data-state") in ("unavailable", "empty", "list"))
     dash.by_id("tab-api-keys").click()
     dash.wait_ready()
-    bad = [e["message"] for e in dash.console_errors()
-           if "Content Security Policy" in e["message"] or "Refused to" in e["message"] or "Uncaught" in e["message"]]
+    # Exercise the create flow up to the one-time secret as well.
+    secret = create_key_in_ui(dash, "console-check")
+    close_secret_dialog(dash)
+    assert secret not in dash.d.page_source
+    messages = [e["message"] for e in dash.console_errors()]
+    bad = [m for m in messages if "Content Security Policy" in m or "Refused to" in m or "Uncaught" in m]
     assert bad == []
 
 
@@ -595,3 +662,33 @@ def test_narrow_layout_400px(dash, keysmith, unique):
     dialog_rect = dash.by_id("create-dialog").rect
     assert dialog_rect["x"] >= 0 and dialog_rect["x"] + dialog_rect["width"] <= 400
     dash.screenshot("06-narrow-create.png")
+
+
+# ---------------------------------------------------------------------------
+# Error state
+
+
+def test_error_banner_when_server_is_unreachable(driver, private_keysmith):
+    server_api, server = private_keysmith
+    page = Dashboard(driver, server_api)
+    page.sign_in()
+    # A fresh workspace lists exactly its first admin key, marked as the key in use.
+    rows = page.rows()
+    assert len(rows) == 1 and "this-key-badge" in rows[0]["badges"]
+    assert page.summary() == "1–1 of 1"
+    # The key in use is never shown as unused/dormant, even before the server has flushed its usage.
+    assert rows[0]["lastUsed"] != "Never" and "badge-dormant" not in rows[0]["badges"]
+
+    server.stop()
+    page.by_id("refresh-button").click()
+    page.wait(lambda d: page.visible("keys-error"), "no error banner while the server is down")
+    assert "Could not reach the Keysmith server" in page.text("keys-error-message")
+    # A network failure is not a rejected key: the user stays signed in.
+    assert page.visible("app-view") and not page.visible("signin-view")
+    assert list(page.session_storage().values()) == [server_api.admin_key]
+    page.screenshot("09-error-banner.png")
+
+    server.start()
+    page.by_id("keys-error-retry").click()
+    page.wait(lambda d: not page.visible("keys-error") and page.shown() and len(page.rows()) == 1,
+              "retry did not recover once the server was back")

@@ -31,7 +31,7 @@ struct DashboardController<Context: RequestContext> {
     }
 
     func addRoutes(to router: Router<Context>) {
-        router.get("/") { _, _ in Response.redirect(to: "/settings/api-keys") }
+        router.get("/") { _, _ in Response.redirect(to: "/settings/api-keys", type: .found) }
         router.get("/settings/api-keys") { _, _ in try serve("index.html") }
         router.get("/settings/webhooks") { _, _ in try serve("index.html") }
         router.get("/assets/:file") { _, context in try serve(try context.parameters.require("file")) }

@@ -7,6 +7,8 @@ struct APIKeyController {
 
     let issuer: KeyIssuer
     let cache: KeyCache
+    /// Told after each change, so the event it queued goes out at once rather than at the next poll.
+    let deliverer: WebhookDeliverer
     var store: any KeyStore { issuer.store }
 
     static let dormancy: Int64 = 90 * 86_400_000
@@ -38,6 +40,7 @@ struct APIKeyController {
             throw APIError.forbidden("a key with scope '\(caller.scope.rawValue)' cannot create a key with scope '\(scope.rawValue)'")
         }
         let (key, token) = try await issuer.issue(fields)
+        deliverer.poke()
         return APIKeyResource(key, secret: token.bearer)  // 201, the only response with a secret
     }
 
@@ -77,6 +80,7 @@ struct APIKeyController {
         if let description = try body.string("description") { change.description = .some(try KeyFields.description(description)) }
         guard let key = try await store.relabelKey(id: id, workspaceID: caller.workspaceID, change: change) else { throw Self.notFound(id) }
         cache.invalidate([id])
+        deliverer.poke()
         return APIKeyResource(key)
     }
 
@@ -85,6 +89,7 @@ struct APIKeyController {
         let id = try context.parameters.require("id")
         guard let key = try await store.revokeKey(id: id, workspaceID: caller.workspaceID, at: .now()) else { throw Self.notFound(id) }
         cache.invalidate([id])
+        deliverer.poke()
         return APIKeyResource(key)
     }
 

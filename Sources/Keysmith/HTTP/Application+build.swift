@@ -14,8 +14,25 @@ public struct ServerOptions: Sendable {
     public var usageFlushInterval: Duration = .seconds(1)
     public var changePollInterval: Duration = .milliseconds(50)
     public var logLevel: Logger.Level = .info
+    /// Where the key that seals webhook secrets lives; by default beside the SQLite file, or
+    /// `keysmith.key` in the working directory for PostgreSQL. `KEYSMITH_ENCRYPTION_KEY` overrides it.
+    public var encryptionKeyFile: String?
+    public var encryptionKey: String? = ProcessInfo.processInfo.environment["KEYSMITH_ENCRYPTION_KEY"]
+    /// Allow webhooks to loopback and private addresses (development and tests only).
+    public var allowPrivateWebhookTargets = false
+    public var webhookRetrySchedule: [Duration] = WebhookDeliverer.standardSchedule
+    public var webhookPollInterval: Duration = .seconds(1)
+    public var expiryCheckInterval: Duration = .seconds(5)
 
     public init() {}
+
+    var resolvedEncryptionKeyFile: String {
+        if let encryptionKeyFile { return encryptionKeyFile }
+        switch StoreLocation(database) {
+        case .sqlite(let path): return path + ".key"
+        case .postgres: return "keysmith.key"
+        }
+    }
 }
 
 /// Builds the application around an open store: the router, the authentication path, and the services
@@ -26,8 +43,13 @@ public func buildApplication(
     storeServices: [any Service] = [],
     logger: Logger,
     beforeServing: @escaping @Sendable () async throws -> Void = {}
-) -> some ApplicationProtocol {
+) throws -> some ApplicationProtocol {
     let cache = KeyCache(store: store)
+    let secrets = try SecretBox.load(environment: options.encryptionKey, file: options.resolvedEncryptionKeyFile)
+    let policy = WebhookTargetPolicy(allowPrivateTargets: options.allowPrivateWebhookTargets)
+    let deliverer = WebhookDeliverer(store: store, secrets: secrets, policy: policy, schedule: options.webhookRetrySchedule,
+                                     pollInterval: options.webhookPollInterval, logger: logger)
+    let expiry = ExpiryNotifier(store: store, deliverer: deliverer, interval: options.expiryCheckInterval, logger: logger)
     let usage = UsageRecorder(store: store, interval: options.usageFlushInterval, logger: logger)
     let watcher = KeyChangeWatcher(store: store, cache: cache, interval: options.changePollInterval, logger: logger)
     let issuer = KeyIssuer(store: store, secretPrefix: options.secretPrefix)
@@ -40,12 +62,13 @@ public func buildApplication(
 
     let v1 = router.group("v1").add(middleware: BearerAuthenticator(cache: cache, usage: usage))
     AuthController(store: store).addRoutes(to: v1)
-    APIKeyController(issuer: issuer, cache: cache).addRoutes(to: v1.group("api-keys"))
+    APIKeyController(issuer: issuer, cache: cache, deliverer: deliverer).addRoutes(to: v1.group("api-keys"))
+    WebhookController(store: store, secrets: secrets, policy: policy, deliverer: deliverer).addRoutes(to: v1.group("webhooks"))
 
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
-        services: storeServices + [watcher, usage],
+        services: storeServices + [watcher, usage, deliverer, expiry],
         logger: logger
     )
     // Migrations run once the store's services (a PostgreSQL pool) are up, before the first request.

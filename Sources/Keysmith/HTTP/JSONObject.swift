@@ -34,6 +34,28 @@ struct JSONObject {
         }
     }
 
+    /// A boolean field: absent or `null` is `nil`, anything but a boolean is a 400.
+    func bool(_ field: String) throws -> Bool? {
+        switch fields[field] {
+        case nil, .null?: return nil
+        case .bool(let value)?: return value
+        default: throw APIError.badRequest("'\(field)' must be true or false")
+        }
+    }
+
+    /// An array of strings: absent is `nil`, anything else is a 400.
+    func strings(_ field: String) throws -> [String]? {
+        switch fields[field] {
+        case nil: return nil
+        case .array(let items)?:
+            return try items.map { item in
+                guard case .string(let value) = item else { throw APIError.badRequest("'\(field)' must be an array of strings") }
+                return value
+            }
+        default: throw APIError.badRequest("'\(field)' must be an array of strings")
+        }
+    }
+
     /// A string field accepted under two spellings (snake_case and seed 004's camelCase), never both.
     func string(_ field: String, or alias: String) throws -> String?? {
         if has(field) && has(alias) { throw APIError.badRequest("give '\(field)' or '\(alias)', not both") }

@@ -1,7 +1,7 @@
 /// Where workspaces and keys live. One protocol, one type per backend (`SQLiteKeyStore`, `PostgresKeyStore`).
 ///
 /// Every method is one transaction. "Not found" is `nil`, never an error.
-public protocol KeyStore: Sendable {
+public protocol KeyStore: WebhookStore {
     /// Applies pending schema migrations; safe to call from several processes at once.
     func migrate() async throws
 

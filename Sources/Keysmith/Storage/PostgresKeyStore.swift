@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import ServiceLifecycle
+import Synchronization
 
 /// The store for many instances: PostgreSQL through PostgresNIO's pooled `PostgresClient`, which runs as a
 /// service. Every value goes through query interpolation (bound parameters). Times come from the
@@ -20,59 +21,133 @@ public final class PostgresKeyStore: KeyStore, Service {
     public func close() async throws {}
 
     /// `postgres://user:password@host:port/database?sslmode=disable|prefer|require`
+    struct URLParts {
+        var host: String
+        var port: Int
+        var username: String
+        var password: String?
+        var database: String?
+        var sslMode: String
+
+        init(_ url: String) throws {
+            guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
+                throw StoreConfigurationError("cannot read the PostgreSQL URL; expected postgres://user:password@host:5432/database")
+            }
+            self.host = host
+            self.port = components.port ?? 5432
+            self.username = components.user?.removingPercentEncoding ?? "postgres"
+            self.password = components.password?.removingPercentEncoding
+            let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
+            self.database = database.isEmpty ? nil : database
+            self.sslMode = components.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "prefer"
+            guard ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"].contains(sslMode) else {
+                throw StoreConfigurationError("unknown sslmode '\(sslMode)'; use disable, prefer or require")
+            }
+        }
+
+        /// Where, without the password: for error messages.
+        var description: String { "\(host):\(port)/\(database ?? username)" }
+    }
+
     static func configuration(from url: String) throws -> PostgresClient.Configuration {
-        guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
-            throw StoreConfigurationError("cannot read the PostgreSQL URL; expected postgres://user:password@host:5432/database")
+        let parts = try URLParts(url)
+        let tls: PostgresClient.Configuration.TLS = switch parts.sslMode {
+        case "disable": .disable
+        case "allow", "prefer": .prefer(.makeClientConfiguration())
+        default: .require(.makeClientConfiguration())
         }
-        let sslMode = components.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "prefer"
-        let tls: PostgresClient.Configuration.TLS
-        switch sslMode {
-        case "disable": tls = .disable
-        case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
-        case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
-        default: throw StoreConfigurationError("unknown sslmode '\(sslMode)'; use disable, prefer or require")
-        }
-        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
         var configuration = PostgresClient.Configuration(
-            host: host,
-            port: components.port ?? 5432,
-            username: components.user?.removingPercentEncoding ?? "postgres",
-            password: components.password?.removingPercentEncoding,
-            database: database.isEmpty ? nil : database,
-            tls: tls
+            host: parts.host, port: parts.port, username: parts.username, password: parts.password, database: parts.database, tls: tls
         )
         configuration.options.connectTimeout = .seconds(5)
         configuration.options.maximumConnections = 20
         return configuration
     }
 
-    // MARK: Queries
-
-    /// Runs `body`, turning a lost or refused connection into `StoreUnavailable` (a 503).
-    private func available<T>(_ body: () async throws -> T) async throws -> T {
+    /// Connects once, so that a wrong host, password or database is one clear error at start rather
+    /// than a pool retrying in the background.
+    public static func checkConnection(url: String, logger: Logger) async throws {
+        let parts = try URLParts(url)
+        let tls: PostgresConnection.Configuration.TLS = switch parts.sslMode {
+        case "disable": .disable
+        case "allow", "prefer": .prefer(try .init(configuration: .makeClientConfiguration()))
+        default: .require(try .init(configuration: .makeClientConfiguration()))
+        }
+        var configuration = PostgresConnection.Configuration(
+            host: parts.host, port: parts.port, username: parts.username, password: parts.password, database: parts.database, tls: tls
+        )
+        configuration.options.connectTimeout = .seconds(10)
         do {
-            return try await body()
-        } catch let error as PSQLError where error.serverInfo == nil {
-            throw StoreUnavailable("\(error.code)")
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            try await connection.close()
+        } catch let error as PSQLError {
+            let reason = error.serverInfo?[.message] ?? error.underlying.map { "\($0)" } ?? "\(error.code)"
+            throw StoreConfigurationError("cannot connect to PostgreSQL at \(parts.description): \(reason)")
         }
     }
 
-    private func rows(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
-        try await available {
+    // MARK: Queries
+
+    /// How long a request waits for a connection before it is answered with a 503.
+    static let operationTimeout: Duration = .seconds(10)
+
+    /// Runs `body` in a task of its own, so that a caller's cancellation never interrupts a transaction
+    /// half-way, and gives up waiting for a connection after `operationTimeout`. Errors of reaching the
+    /// database become `StoreUnavailable` (a 503); the pool reconnects by itself when the database is back.
+    private func available<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let work = Task { try await body() }
+        let timedOut = Mutex(false)
+        let timer = Task {
+            try await Task.sleep(for: Self.operationTimeout)
+            timedOut.withLock { $0 = true }
+            work.cancel()  // PostgresNIO stops waiting for a connection; a running statement is not cut off
+        }
+        defer { timer.cancel() }
+        do {
+            return try await work.value
+        } catch let error where timedOut.withLock({ $0 }) || Self.isConnectionProblem(error) {
+            throw StoreUnavailable(String(String(describing: error).prefix(300)))
+        }
+    }
+
+    /// True for errors of reaching the database, as opposed to errors of a statement.
+    static func isConnectionProblem(_ error: any Error) -> Bool {
+        switch error {
+        case let error as PSQLError:
+            guard let state = error.serverInfo?[.sqlState] else { return true }
+            return state.hasPrefix("08") || state.hasPrefix("57P")  // connection exceptions, shutdowns
+        case let error as PostgresTransactionError:
+            return [error.beginError, error.closureError, error.commitError].compactMap { $0 }.contains(where: isConnectionProblem)
+        default:
+            return String(describing: type(of: error)) == "ConnectionPoolError"
+        }
+    }
+
+    /// The SQLSTATE of a statement's error, also when PostgresNIO wrapped it in a transaction error.
+    static func sqlState(of error: any Error) -> String? {
+        switch error {
+        case let error as PSQLError: error.serverInfo?[.sqlState]
+        case let error as PostgresTransactionError: error.closureError.flatMap(sqlState(of:)) ?? error.commitError.flatMap(sqlState(of:))
+        default: nil
+        }
+    }
+
+    /// One statement on a pooled connection, its rows read in full.
+    @discardableResult
+    func query(_ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
+        try await available { [client, logger] in
             try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
         }
     }
 
-    /// A transaction, once begun, runs to its end even if the caller is cancelled (see `SQLiteKeyStore`).
-    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await available {
-            try await Task {
-                try await self.client.withTransaction(logger: self.logger) { connection in try await body(connection) }
-            }.value
+    /// A transaction, once begun, runs to its end even if the caller is cancelled (see `available`).
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await available { [client, logger] in
+            try await client.withTransaction(logger: logger) { connection in try await body(connection) }
         }
     }
 
-    private static func rows(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> [PostgresRandomAccessRow] {
+    static func rows(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> [PostgresRandomAccessRow] {
         try await connection.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
     }
 
@@ -143,6 +218,7 @@ public final class PostgresKeyStore: KeyStore, Service {
             """,
             "CREATE INDEX key_changes_by_time ON key_changes (changed_at)",
         ],
+        webhookMigration,
     ]
 
     // MARK: Workspaces
@@ -155,21 +231,21 @@ public final class PostgresKeyStore: KeyStore, Service {
                     logger: logger
                 )
             }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+        } catch let error where Self.sqlState(of: error) == "23505" {
             throw KeyStoreError.duplicateWorkspaceName
         }
     }
 
     public func workspace(id: String) async throws -> Workspace? {
-        try await rows("SELECT id, name, created_at FROM workspaces WHERE id = \(id)").first.map(Self.workspace(from:))
+        try await query("SELECT id, name, created_at FROM workspaces WHERE id = \(id)").first.map(Self.workspace(from:))
     }
 
     public func workspace(named name: String) async throws -> Workspace? {
-        try await rows("SELECT id, name, created_at FROM workspaces WHERE name = \(name)").first.map(Self.workspace(from:))
+        try await query("SELECT id, name, created_at FROM workspaces WHERE name = \(name)").first.map(Self.workspace(from:))
     }
 
     public func workspaceCount() async throws -> Int {
-        try await rows("SELECT count(*)::bigint AS n FROM workspaces").first.map { try $0["n"].decode(Int.self) } ?? 0
+        try await query("SELECT count(*)::bigint AS n FROM workspaces").first.map { try $0["n"].decode(Int.self) } ?? 0
     }
 
     // MARK: Keys
@@ -188,14 +264,15 @@ public final class PostgresKeyStore: KeyStore, Service {
                     logger: logger
                 )
                 try await Self.noteChange(of: key.id, on: connection, logger: logger)
+                try await Self.enqueue(WebhookEvent.about(key, type: .keyCreated), on: connection, logger: logger)
             }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+        } catch let error where Self.sqlState(of: error) == "23505" {
             throw KeyStoreError.duplicateKeyID
         }
     }
 
     public func key(id: String) async throws -> APIKey? {
-        try await rows("SELECT * FROM api_keys WHERE id = \(id)").first.map(Self.key(from:))
+        try await query("SELECT * FROM api_keys WHERE id = \(id)").first.map(Self.key(from:))
     }
 
     public func listKeys(_ query: KeyListQuery) async throws -> KeyPage {
@@ -211,7 +288,7 @@ public final class PostgresKeyStore: KeyStore, Service {
             ORDER BY created_at DESC, seq DESC
             LIMIT \(query.limit) OFFSET \(query.offset)
             """
-        let found = try await rows(filter)
+        let found = try await self.query(filter)
         var total = try found.first.map { try $0["total"].decode(Int.self) } ?? 0
         if found.isEmpty && query.page > 1 {
             // Past the last page the window has no row to carry the total; count separately.
@@ -241,7 +318,9 @@ public final class PostgresKeyStore: KeyStore, Service {
             )
             guard let row = updated.first else { return nil }
             try await Self.noteChange(of: id, on: connection, logger: logger)
-            return try Self.key(from: row)
+            let key = try Self.key(from: row)
+            try await Self.enqueue(WebhookEvent.about(key, type: .keyRenamed), on: connection, logger: logger)
+            return key
         }
     }
 
@@ -257,7 +336,9 @@ public final class PostgresKeyStore: KeyStore, Service {
             )
             guard let row = updated.first else { return nil }
             try await Self.noteChange(of: id, on: connection, logger: logger)
-            return try Self.key(from: row)
+            let key = try Self.key(from: row)
+            try await Self.enqueue(WebhookEvent.about(key, type: .keyRevoked, at: at), on: connection, logger: logger)
+            return key
         }
     }
 
@@ -268,7 +349,7 @@ public final class PostgresKeyStore: KeyStore, Service {
         let ips = ids.map { usage[$0]!.ip ?? "" }
         let agents = ids.map { usage[$0]!.userAgent ?? "" }
         // One statement for the whole batch; GREATEST-style guard keeps last_used_at from going backwards.
-        _ = try await rows(
+        _ = try await query(
             """
             UPDATE api_keys AS k SET last_used_at = u.at, last_used_ip = NULLIF(u.ip, ''), last_used_user_agent = NULLIF(u.agent, '')
             FROM unnest(\(ids)::text[], \(times)::bigint[], \(ips)::text[], \(agents)::text[]) AS u(id, at, ip, agent)
@@ -279,18 +360,18 @@ public final class PostgresKeyStore: KeyStore, Service {
 
     public func keysChanged(since: Timestamp?) async throws -> (keyIDs: [String], cursor: Timestamp) {
         guard let since = since?.milliseconds else {
-            let row = try await rows("SELECT \(unescaped: Self.now) AS now").first
+            let row = try await query("SELECT \(unescaped: Self.now) AS now").first
             return ([], Timestamp(milliseconds: try row?["now"].decode(Int64.self) ?? Timestamp.now().milliseconds))
         }
         let found: [PostgresRandomAccessRow]
         do {
-            found = try await rows(
+            found = try await query(
                 """
                 SELECT \(unescaped: Self.now) AS now, array_remove(array_agg(DISTINCT key_id), NULL) AS ids
                 FROM key_changes WHERE changed_at >= \(since)
                 """
             )
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" {
+        } catch let error where Self.sqlState(of: error) == "42P01" {
             return ([], Timestamp(milliseconds: since))  // not migrated yet, so no key exists to have changed
         }
         guard let row = found.first else { return ([], .now()) }
@@ -315,7 +396,7 @@ public final class PostgresKeyStore: KeyStore, Service {
         )
     }
 
-    private static func key(from row: PostgresRandomAccessRow) throws -> APIKey {
+    static func key(from row: PostgresRandomAccessRow) throws -> APIKey {
         func time(_ column: String) throws -> Timestamp? {
             try row[column].decode(Int64?.self).map { Timestamp(milliseconds: $0) }
         }

@@ -104,6 +104,7 @@ public final class SQLiteKeyStore: KeyStore {
             """,
             "CREATE INDEX key_changes_by_time ON key_changes (changed_at)",
         ],
+        webhookMigration,
     ]
 
     // MARK: Workspaces
@@ -153,6 +154,7 @@ public final class SQLiteKeyStore: KeyStore {
                 ]
             )
             try await Self.noteChange(of: key.id, on: db)
+            try await Self.enqueue(WebhookEvent.about(key, type: .keyCreated), on: db)
         }
     }
 
@@ -191,6 +193,7 @@ public final class SQLiteKeyStore: KeyStore {
                 [.text(key.name), .text(KeyListQuery.fold(key.name)), .optionalText(key.description), .text(id)]
             )
             try await Self.noteChange(of: id, on: db)
+            try await Self.enqueue(WebhookEvent.about(key, type: .keyRenamed), on: db)
             return key
         }
     }
@@ -201,6 +204,7 @@ public final class SQLiteKeyStore: KeyStore {
             key.revokedAt = at
             _ = try await db.query("UPDATE api_keys SET revoked_at = ? WHERE id = ?", [.timestamp(at), .text(id)])
             try await Self.noteChange(of: id, on: db)
+            try await Self.enqueue(WebhookEvent.about(key, type: .keyRevoked, at: at), on: db)
             return key
         }
     }
@@ -251,7 +255,7 @@ public final class SQLiteKeyStore: KeyStore {
         )
     }
 
-    private static func key(from row: SQLiteRow) -> APIKey? {
+    static func key(from row: SQLiteRow) -> APIKey? {
         guard let id = row.column("id")?.string,
               let scope = row.column("scope")?.string.flatMap(Scope.init(rawValue:)),
               let hash = row.column("secret_hash")?.blob

@@ -25,6 +25,7 @@ public enum StoreLocation: Sendable, Equatable {
             try await store.migrate()
             return (store, [])
         case .postgres(let url):
+            try await PostgresKeyStore.checkConnection(url: url, logger: logger)
             let store = try PostgresKeyStore(url: url, logger: logger)
             return (store, [store])
         }

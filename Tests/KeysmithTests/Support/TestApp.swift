@@ -55,10 +55,11 @@ func withApp<T: Sendable>(
     var options = ServerOptions()
     options.port = 0
     options.usageFlushInterval = .milliseconds(100)
+    options.encryptionKeyFile = TemporaryFile.path(suffix: ".key")
     configure(&options)
     let location = location ?? backend.freshLocation()
     let (store, services) = try await location.open(logger: logger)
-    let app = buildApplication(options: options, store: store, storeServices: services, logger: logger)
+    let app = try buildApplication(options: options, store: store, storeServices: services, logger: logger)
     let result = try await app.test(framework) { client in
         let (workspace, key, token) = try await KeyIssuer(store: store).createWorkspace(named: "test-\(UUID().uuidString.prefix(12))")
         return try await body(client, TestWorkspace(workspace: workspace, adminKeyID: key.id, adminToken: token.bearer, store: store))

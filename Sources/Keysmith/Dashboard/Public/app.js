@@ -452,7 +452,12 @@ async function loadKeys() {
   show($("keys-error"), false);
   setKeysLoading(false);
   renderKeys();
-  $("keys-panel").dataset.state = "ready";
+  const panel = $("keys-panel");
+  // Describe what the table shows (handy for tests and debugging).
+  panel.dataset.search = s.search;
+  panel.dataset.page = String(s.page);
+  panel.dataset.filters = [s.includeRevoked ? "revoked" : "", s.dormant ? "dormant" : ""].filter(Boolean).join(" ");
+  panel.dataset.state = "ready";
 }
 
 function showKeysError(message) {
@@ -503,58 +508,77 @@ function scopeBadge(scope) {
   return el("span", { class: `badge badge-scope badge-${kind}`, "data-testid": "key-scope" }, scope);
 }
 
-function keyRow(k) {
+/** A table cell whose content sits in one wrapper, so the stacked (narrow) layout can put a label beside it. */
+function cell(attrs, ...children) {
+  return el("td", attrs, el("div", { class: "cell-body" }, ...children));
+}
+
+/** The server records usage in batches; for the key this page is using, whoami's fresher value wins. */
+function withFreshSelfUsage(k) {
+  const me = state.me;
+  if (!me || k.id !== me.id || !me.last_used_at) return k;
+  const listed = k.last_used_at ? Date.parse(k.last_used_at) : NaN;
+  if (!Number.isNaN(listed) && listed >= Date.parse(me.last_used_at)) return k;
+  return {
+    ...k,
+    last_used_at: me.last_used_at,
+    last_used_ip: me.last_used_ip ?? k.last_used_ip,
+    last_used_user_agent: me.last_used_user_agent ?? k.last_used_user_agent,
+  };
+}
+
+function keyRow(key) {
+  const k = withFreshSelfUsage(key);
   const revoked = Boolean(k.revoked_at);
   const expired = !revoked && Boolean(k.is_expired);
   const dormant = isDormant(k);
   const isSelf = state.me && k.id === state.me.id;
 
-  const nameCell = el("td", { class: "cell-name", "data-label": "Name", "data-cell": "name" },
-    nameDisplay(k, isSelf));
+  const nameCell = cell({ class: "cell-name", "data-label": "Name", "data-cell": "name" }, nameDisplay(k, isSelf));
 
-  const idCell = el("td", { class: "cell-id", "data-label": "Key ID" },
-    el("code", { class: "key-id", "data-testid": "key-id" }, k.id));
+  const scopeCell = cell({ "data-label": "Scope" }, scopeBadge(k.scope));
 
-  const scopeCell = el("td", { "data-label": "Scope" }, scopeBadge(k.scope));
-
-  const createdCell = el("td", { class: "cell-date", "data-label": "Created" },
+  const createdCell = cell({ class: "cell-date", "data-label": "Created" },
     el("time", { datetime: k.created_at, title: k.created_at, "data-testid": "key-created" }, formatDate(k.created_at)));
 
-  const lastUsedCell = el("td", { class: "cell-date", "data-label": "Last used" });
+  const lastUsedCell = cell({ class: "cell-date", "data-label": "Last used" });
+  const lastUsed = lastUsedCell.firstChild;
   if (k.last_used_at) {
-    lastUsedCell.append(relTimeEl(k.last_used_at, { "data-testid": "key-last-used" }));
+    lastUsed.append(relTimeEl(k.last_used_at, { "data-testid": "key-last-used" }));
     if (k.last_used_ip) {
-      lastUsedCell.append(el("span", {
+      lastUsed.append(el("span", {
         class: "sub muted", "data-testid": "key-last-used-ip",
         title: k.last_used_user_agent ? `User agent: ${k.last_used_user_agent}` : undefined,
       }, `from ${k.last_used_ip}`));
     }
   } else {
-    lastUsedCell.append(el("span", { class: "muted", "data-testid": "key-last-used", title: "This key has never been used" }, "Never"));
+    lastUsed.append(el("span", { class: "muted", "data-testid": "key-last-used", title: "This key has never been used" }, "Never"));
   }
 
-  const expiresCell = el("td", { class: "cell-date", "data-label": "Expires" });
+  const expiresCell = cell({ class: "cell-date", "data-label": "Expires" });
+  const expires = expiresCell.firstChild;
   if (k.expires_at) {
-    expiresCell.append(
+    expires.append(
       el("time", { datetime: k.expires_at, title: k.expires_at, "data-testid": "key-expires" }, formatDate(k.expires_at)),
       el("span", { class: "sub muted" }, relTimeEl(k.expires_at)),
     );
   } else {
-    expiresCell.append(el("span", { class: "muted", "data-testid": "key-expires" }, "Never"));
+    expires.append(el("span", { class: "muted", "data-testid": "key-expires" }, "Never"));
   }
 
-  const statusCell = el("td", { class: "cell-status", "data-label": "Status", "data-testid": "key-status" });
-  if (revoked) statusCell.append(badge("Revoked", "revoked", "badge-revoked", `Revoked ${k.revoked_at}`));
-  else if (expired) statusCell.append(badge("Expired", "expired", "badge-expired", k.expires_at ? `Expired ${k.expires_at}` : undefined));
-  else statusCell.append(badge("Active", "active", "badge-active"));
+  const statusCell = cell({ class: "cell-status", "data-label": "Status", "data-testid": "key-status" });
+  const status = statusCell.firstChild;
+  if (revoked) status.append(badge("Revoked", "revoked", "badge-revoked", `Revoked ${k.revoked_at}`));
+  else if (expired) status.append(badge("Expired", "expired", "badge-expired", k.expires_at ? `Expired ${k.expires_at}` : undefined));
+  else status.append(badge("Active", "active", "badge-active"));
   if (dormant) {
-    statusCell.append(badge("Dormant", "dormant", "badge-dormant",
+    status.append(badge("Dormant", "dormant", "badge-dormant",
       k.last_used_at ? `Not used in the last ${DORMANT_DAYS} days` : "Never used"));
   }
 
-  const actionsCell = el("td", { class: "cell-actions", "data-label": "Actions" });
+  const actionsCell = cell({ class: "cell-actions", "data-label": "Actions" });
   if (!revoked) {
-    actionsCell.append(
+    actionsCell.firstChild.append(
       el("button", {
         type: "button", class: "btn btn-ghost btn-sm", "data-testid": "rename-button", "data-action": "rename",
         "aria-label": `Rename ${k.name}`,
@@ -570,7 +594,7 @@ function keyRow(k) {
     "data-testid": "key-row",
     "data-key-id": k.id,
     class: [revoked ? "is-revoked" : "", expired ? "is-expired" : "", isSelf ? "is-self" : ""].filter(Boolean).join(" ") || undefined,
-  }, nameCell, idCell, scopeCell, createdCell, lastUsedCell, expiresCell, statusCell, actionsCell);
+  }, nameCell, scopeCell, createdCell, lastUsedCell, expiresCell, statusCell, actionsCell);
   return tr;
 }
 
@@ -578,7 +602,8 @@ function nameDisplay(k, isSelf) {
   const wrap = el("div", { class: "name-wrap" },
     el("div", { class: "name-line" },
       el("span", { class: "key-name", "data-testid": "key-name" }, k.name),
-      isSelf ? badge("This key", "self", "this-key-badge", "You are signed in with this key") : null));
+      isSelf ? badge("This key", "self", "this-key-badge", "You are signed in with this key") : null),
+    el("code", { class: "key-id", "data-testid": "key-id", title: "Key ID" }, k.id));
   if (k.description) wrap.append(el("p", { class: "key-desc muted", "data-testid": "key-description" }, k.description));
   return wrap;
 }
@@ -602,7 +627,7 @@ function onKeysTableClick(event) {
 
 function startRename(tr, key) {
   if (state.editing) state.editing.cancel();
-  const cell = tr.querySelector('[data-cell="name"]');
+  const nameBody = tr.querySelector('[data-cell="name"] .cell-body');
   const renameBtn = tr.querySelector('[data-action="rename"]');
   const input = el("input", {
     type: "text", class: "rename-input", "data-testid": "rename-input", maxlength: "200",
@@ -620,7 +645,7 @@ function startRename(tr, key) {
     if (done) return;
     done = true;
     state.editing = null;
-    cell.replaceChildren(nameDisplay(key, state.me && key.id === state.me.id));
+    nameBody.replaceChildren(nameDisplay(key, state.me && key.id === state.me.id));
     tr.classList.remove("is-editing");
     if (renameBtn) renameBtn.disabled = false;
     if (restoreFocus && renameBtn) renameBtn.focus();
@@ -686,7 +711,7 @@ function startRename(tr, key) {
 
   tr.classList.add("is-editing");
   if (renameBtn) renameBtn.disabled = true;
-  cell.replaceChildren(form);
+  nameBody.replaceChildren(form);
   input.focus();
   input.select();
 }
@@ -783,14 +808,15 @@ async function onCreateSubmit(event) {
     refreshAfterCreate();
     return;
   }
+  const createdName = created.name;
   showSecret({
     title: "Your new API key",
-    subject: `“${created.name}” · ${created.scope} scope${created.expires_at ? ` · expires ${formatDateTime(created.expires_at)}` : ""}`,
+    subject: `“${createdName}” · ${created.scope} scope${created.expires_at ? ` · expires ${formatDateTime(created.expires_at)}` : ""}`,
     secret: created.secret,
     usage: true,
     opener,
     onDone: () => {
-      toast(`Created “${created.name}”.`);
+      toast(`Created “${createdName}”.`);
       refreshAfterCreate();
     },
   });

@@ -1,0 +1,23 @@
+import Logging
+import ServiceLifecycle
+
+/// Queues one `api_key.expired` event for each key soon after its `expires_at` passes.
+public struct ExpiryNotifier: Service {
+    let store: any KeyStore
+    let deliverer: WebhookDeliverer
+    let interval: Duration
+    let logger: Logger
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    if try await store.notifyExpiredKeys(now: .now()) > 0 { deliverer.poke() }
+                } catch {
+                    logger.error("cannot check for expired keys", metadata: ["error": "\(String(reflecting: error))"])
+                }
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+}

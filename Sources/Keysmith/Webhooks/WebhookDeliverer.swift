@@ -1,0 +1,181 @@
+import AsyncHTTPClient
+import Foundation
+import KeysmithWebhooks
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+import Synchronization
+
+/// Sends the outbox: claims due deliveries, signs and posts them, and records every attempt.
+///
+/// Failures are retried on the Standard Webhooks schedule, then marked failed; a `410 Gone` disables the
+/// endpoint. At most `perEndpointLimit` deliveries per endpoint are in flight, so one slow or dead
+/// receiver never holds up the others. Claims are leases, so with several instances each delivery is
+/// sent by one of them, and a delivery whose instance died is picked up again when its lease ends.
+public final class WebhookDeliverer: Service, Sendable {
+    /// Immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
+    public static let standardSchedule: [Duration] = [
+        .zero, .seconds(5), .seconds(300), .seconds(1800), .seconds(7200), .seconds(18000),
+        .seconds(36000), .seconds(50400), .seconds(72000), .seconds(86400),
+    ]
+    static let goneReason = "the receiver answered 410 Gone"
+
+    let store: any KeyStore
+    let secrets: SecretBox
+    let policy: WebhookTargetPolicy
+    let schedule: [Duration]
+    let pollInterval: Duration
+    let perEndpointLimit = 4
+    let totalLimit = 32
+    let timeout: Duration
+    let logger: Logger
+    private let inFlight = Mutex<[String: Int]>([:])
+    private let wakeUp: AsyncStream<Void>.Continuation
+    private let wakeUps: AsyncStream<Void>
+
+    public init(store: any KeyStore, secrets: SecretBox, policy: WebhookTargetPolicy, schedule: [Duration] = standardSchedule,
+                pollInterval: Duration = .seconds(1), timeout: Duration = .seconds(15), logger: Logger) {
+        self.store = store
+        self.secrets = secrets
+        self.policy = policy
+        self.schedule = schedule.isEmpty ? Self.standardSchedule : schedule
+        self.pollInterval = pollInterval
+        self.timeout = timeout
+        self.logger = logger
+        (wakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Asks for a poll now, after this process queued an event.
+    public func poke() { wakeUp.yield() }
+
+    public func run() async throws {
+        let client = HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)), decompression: .disabled)
+        )
+        await withDiscardingTaskGroup { clock in
+            clock.addTask {  // a poll every interval, besides the pokes
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.pollInterval)
+                    self.wakeUp.yield()
+                }
+            }
+            // Sends in flight at shutdown are finished, not cut off; the group waits for them.
+            await withDiscardingTaskGroup { sends in
+                for await _ in wakeUps.cancelOnGracefulShutdown() {
+                    await claimAndStart(client: client, into: &sends)
+                }
+            }
+            clock.cancelAll()
+        }
+        try await client.shutdown()
+    }
+
+    /// Claims what is due, within the limits, and starts sending each in `sends`.
+    private func claimAndStart(client: HTTPClient, into sends: inout DiscardingTaskGroup) async {
+        let busy = inFlight.withLock { $0.values.reduce(0, +) }
+        guard busy < totalLimit else { return }
+        let claimed: [ClaimedDelivery]
+        do {
+            claimed = try await store.claimDeliveries(now: .now(), limit: totalLimit - busy, leaseMilliseconds: 60_000)
+        } catch {
+            logger.error("cannot claim webhook deliveries", metadata: ["error": "\(String(reflecting: error))"])
+            return
+        }
+        var released: [String] = []
+        for delivery in claimed {
+            let admitted = inFlight.withLock { counts in
+                guard counts[delivery.webhookID, default: 0] < perEndpointLimit else { return false }
+                counts[delivery.webhookID, default: 0] += 1
+                return true
+            }
+            guard admitted else {
+                released.append(delivery.id)
+                continue
+            }
+            sends.addTask {
+                await self.send(delivery, client: client)
+                self.inFlight.withLock { counts in
+                    counts[delivery.webhookID, default: 1] -= 1
+                    if counts[delivery.webhookID] == 0 { counts[delivery.webhookID] = nil }
+                }
+            }
+        }
+        try? await store.releaseDeliveries(ids: released)
+    }
+
+    /// One attempt: sign, post, record.
+    func send(_ delivery: ClaimedDelivery, client: HTTPClient) async {
+        let attemptNumber = delivery.attempts + 1
+        let started = ContinuousClock.now
+        let attemptedAt = Timestamp.now()
+        var statusCode: Int?
+        var failure: String?
+        do {
+            try await policy.check(delivery.url)
+            let secret = try secrets.open(delivery.sealedSecret)
+            let body = Array(delivery.payload.utf8)
+            var request = HTTPClientRequest(url: delivery.url)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "User-Agent", value: "Keysmith-Webhooks/1")
+            let timestamp = attemptedAt.milliseconds / 1000
+            for (name, value) in WebhookSigner(secret: secret).headers(id: delivery.eventID, timestamp: timestamp, body: body) {
+                request.headers.add(name: name, value: value)
+            }
+            request.body = .bytes(ByteBuffer(bytes: body))
+            let response = try await client.execute(request, timeout: .init(timeout))
+            statusCode = Int(response.status.code)
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+        } catch let error as APIError {
+            failure = "refused target: \(error.message)"
+        } catch {
+            failure = Self.describe(error)
+        }
+        let duration = ContinuousClock.now - started
+        let outcome: DeliveryOutcome
+        if let statusCode, (200..<300).contains(statusCode) {
+            outcome = .succeeded
+        } else if statusCode == 410 {
+            outcome = .gone
+        } else if attemptNumber < schedule.count {
+            outcome = .retry(at: Timestamp.now().adding(milliseconds: schedule[attemptNumber].milliseconds))
+        } else {
+            outcome = .failed
+        }
+        if failure == nil, let statusCode, !(200..<300).contains(statusCode) { failure = "HTTP \(statusCode)" }
+        var nextRetryAt: Timestamp?
+        if case .retry(let at) = outcome { nextRetryAt = at }
+        let attempt = DeliveryAttempt(
+            deliveryID: delivery.id, webhookID: delivery.webhookID, eventID: delivery.eventID, eventType: delivery.eventType,
+            attempt: attemptNumber, attemptedAt: attemptedAt, statusCode: statusCode, error: failure,
+            durationMilliseconds: Int(duration.milliseconds), nextRetryAt: nextRetryAt
+        )
+        do {
+            try await store.finishDelivery(attempt, outcome: outcome)
+        } catch {
+            logger.error("cannot record a webhook attempt; it will be retried when its lease ends",
+                         metadata: ["delivery": "\(delivery.id)", "error": "\(String(reflecting: error))"])
+        }
+        if outcome == .gone { logger.warning("webhook disabled: \(Self.goneReason)", metadata: ["webhook": "\(delivery.webhookID)"]) }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout, .connectTimeout: return "timed out"
+            case .remoteConnectionClosed: return "connection closed by the receiver"
+            default: return "request failed: \(error)"
+            }
+        }
+        return "request failed: \(String(describing: error).prefix(200))"
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,74 @@
+/// A registered webhook: where a workspace's events go and the secret they are signed with.
+public struct WebhookEndpoint: Sendable, Equatable {
+    public var id: String
+    public var workspaceID: String
+    public var url: String
+    public var description: String?
+    /// The subscribed events; empty means all of them.
+    public var events: [WebhookEventType]
+    /// The signing secret, sealed with the server's key (`SecretBox`); never stored in the clear.
+    public var sealedSecret: String
+    public var enabled: Bool
+    /// Why Keysmith disabled the endpoint (a `410 Gone`), if it did.
+    public var disabledReason: String?
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+
+    static func newID() -> String { "wh_" + RandomID.make(length: 20) }
+
+    /// The stored form of `events`: `*` for all, else `,a,b,` so one `LIKE`/`instr` matches a type.
+    var eventsColumn: String {
+        events.isEmpty ? "*" : "," + events.map(\.rawValue).joined(separator: ",") + ","
+    }
+
+    static func events(fromColumn column: String) -> [WebhookEventType] {
+        column == "*" ? [] : column.split(separator: ",").compactMap { WebhookEventType(rawValue: String($0)) }
+    }
+}
+
+/// A change to an endpoint; `nil` leaves a field as it is.
+public struct WebhookChange: Sendable, Equatable {
+    public var url: String?
+    public var description: String??
+    public var events: [WebhookEventType]?
+    public var enabled: Bool?
+    public var sealedSecret: String?
+
+    public init() {}
+}
+
+/// One attempt to deliver one event to one endpoint.
+public struct DeliveryAttempt: Sendable, Equatable {
+    public var deliveryID: String
+    public var webhookID: String
+    public var eventID: String
+    public var eventType: String
+    public var attempt: Int
+    public var attemptedAt: Timestamp
+    public var statusCode: Int?
+    public var error: String?
+    public var durationMilliseconds: Int
+    public var nextRetryAt: Timestamp?
+}
+
+/// A delivery claimed by one instance's `WebhookDeliverer`, with what it needs to send it.
+public struct ClaimedDelivery: Sendable, Equatable {
+    public var id: String
+    public var webhookID: String
+    public var url: String
+    public var sealedSecret: String
+    public var eventID: String
+    public var eventType: String
+    public var payload: String
+    /// Attempts made before this one.
+    public var attempts: Int
+}
+
+/// What became of an attempt.
+public enum DeliveryOutcome: Sendable, Equatable {
+    case succeeded
+    case retry(at: Timestamp)
+    case failed
+    /// The receiver answered `410 Gone`: the endpoint is disabled.
+    case gone
+}

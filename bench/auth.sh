@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Authenticated vs unauthenticated throughput of one `keysmith serve` (release build).
+#   bench/auth.sh [--database sqlite|postgres] [--instances N] [--duration 10s] [--connections 64] [--keys 10000]
+# Seeds a fresh database with --keys keys through the API, then runs wrk against GET /healthz and
+# GET /v1/auth/whoami (a valid key from the middle of the set) with the same threads, connections and
+# duration, and prints requests/second for each and their ratio. With --instances N > 1 (PostgreSQL only)
+# it starts N servers on one database and runs one wrk per server, each with an equal share of the
+# connections, summing their figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+backend=sqlite instances=1 duration=10s connections=64 keys=10000 threads=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --database) backend=$2; shift 2 ;;
+    --instances) instances=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --connections) connections=$2; shift 2 ;;
+    --keys) keys=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+swift build -c release --product keysmith >/dev/null
+bin=$(swift build -c release --show-bin-path)/keysmith
+
+work=$(mktemp -d /tmp/keysmith-bench.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ "$backend" = postgres ] && scripts/postgres.sh stop "$work/pg" >/dev/null 2>&1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ "$backend" = postgres ]; then
+  eval "$(scripts/postgres.sh start "$work/pg" 54399)"
+  database=$KEYSMITH_TEST_POSTGRES_URL
+else
+  database=$work/bench.sqlite
+fi
+
+admin=$("$bin" workspace create bench --database "$database" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+ports=()
+for i in $(seq 1 "$instances"); do
+  port=$((18080 + i))
+  KEYSMITH_LOG_LEVEL=warning "$bin" serve --database "$database" --port "$port" >"$work/serve-$i.log" 2>&1 &
+  pids+=($!)
+  ports+=("$port")
+done
+for port in "${ports[@]}"; do
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+done
+
+echo "seeding $keys keys..." >&2
+token=$(python3 bench/seed.py 127.0.0.1 "${ports[0]}" "$admin" "$keys")
+
+run() {  # run PATH [header] -> requests/second
+  local path=$1 header=${2:-}
+  local args=(-t"$threads" -c"$connections" -d"$duration" --latency)
+  [ -n "$header" ] && args+=(-H "$header")
+  if [ "$instances" -gt 1 ]; then
+    # wrk takes one URL; give each instance an equal share of the time and connections instead.
+    local total=0 loaders=()
+    for port in "${ports[@]}"; do
+      wrk -t1 -c$((connections / instances)) -d"$duration" ${header:+-H "$header"} "http://127.0.0.1:$port$path" >"$work/wrk-$port.txt" &
+      loaders+=($!)
+    done
+    wait "${loaders[@]}"
+    for port in "${ports[@]}"; do
+      rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk-$port.txt")
+      total=$(python3 -c "print($total + $rps)")
+    done
+    echo "$total"
+  else
+    wrk "${args[@]}" "http://127.0.0.1:${ports[0]}$path" >"$work/wrk.txt"
+    grep -E "Requests/sec|50%|99%" "$work/wrk.txt" | sed 's/^/    /' >&2
+    awk '/Requests\/sec/ {print $2}' "$work/wrk.txt"
+  fi
+}
+
+# Warm up (JIT-free, but caches, connections and the CPU governor).
+wrk -t1 -c8 -d2s "http://127.0.0.1:${ports[0]}/healthz" >/dev/null
+echo "GET /healthz:" >&2
+health=$(run /healthz)
+echo "GET /v1/auth/whoami:" >&2
+whoami=$(run /v1/auth/whoami "Authorization: Bearer $token")
+# The whoami responses must have been 200s, or the figure means nothing.
+status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "http://127.0.0.1:${ports[0]}/v1/auth/whoami")
+[ "$status" = 200 ] || { echo "whoami returned $status" >&2; exit 1; }
+
+printf 'backend=%s instances=%s keys=%s wrk: %s threads, %s connections, %s\n' "$backend" "$instances" "$keys" "$threads" "$connections" "$duration"
+printf 'GET /healthz          %10.0f req/s\n' "$health"
+printf 'GET /v1/auth/whoami   %10.0f req/s\n' "$whoami"
+python3 -c "print('ratio whoami/healthz  %10.3f' % ($whoami / $health))"

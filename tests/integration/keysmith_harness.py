@@ -1,0 +1,190 @@
+"""Helpers for the multi-instance integration tests: `keysmith serve` processes, psql, free ports."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_BIN = REPO / ".build" / "debug" / "keysmith"
+UNAUTHORIZED = {"statusCode": 401, "message": "Unauthorized", "error": "Unauthorized"}
+ERROR_KEYS = {"statusCode", "message", "error"}
+
+# Every keysmith process started during the current test, so that a failure can dump their logs.
+LIVE_SERVERS: list["KeysmithServer"] = []
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def with_database(url: str, name: str) -> str:
+    """The same PostgreSQL URL with another database name."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def psql(url: str, sql: str, timeout: float = 30) -> str:
+    done = subprocess.run(
+        ["psql", url, "-v", "ON_ERROR_STOP=1", "-X", "-A", "-t", "-c", sql],
+        capture_output=True, text=True, timeout=timeout,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"psql failed ({done.returncode}) for {sql!r}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def tail(text: str, lines: int = 60, width: int = 400) -> str:
+    return "\n".join(line[:width] for line in text.splitlines()[-lines:])
+
+
+def condensed(text: str, lines: int = 40, width: int = 400) -> str:
+    """The last lines of a log, consecutive lines that differ only by timestamp collapsed into one."""
+    out: list[list] = []
+    for line in text.splitlines():
+        body = line.split(" ", 1)[1] if line[:4].isdigit() and " " in line else line
+        if out and out[-1][1] == body:
+            out[-1][2] += 1
+        else:
+            out.append([line, body, 1])
+    return "\n".join(line[:width] + (f"   [repeated {n} times]" if n > 1 else "") for line, _, n in out[-lines:])
+
+
+def run_cli(binary: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout)
+
+
+class KeysmithServer:
+    """One `keysmith serve` process; stdout and stderr go to files so a chatty process never blocks."""
+
+    def __init__(self, binary: str, database: str, name: str, log_dir: Path, port: int | None = None,
+                 fixture: str | None = None):
+        self.binary = binary
+        self.fixture = fixture  # the shared fixture that owns this server; None for a test's own server
+        self.database = database
+        self.name = name
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.stdout_path = log_dir / f"{name}-{self.port}.stdout"
+        self.stderr_path = log_dir / f"{name}-{self.port}.stderr"
+        self.process: subprocess.Popen | None = None
+        self.started_at: float | None = None
+        self.session = requests.Session()
+
+    @property
+    def command(self) -> list[str]:
+        return [self.binary, "serve", "--database", self.database, "--host", "127.0.0.1", "--port", str(self.port)]
+
+    def start(self) -> "KeysmithServer":
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KEYSMITH_")}
+        self._out = open(self.stdout_path, "wb")
+        self._err = open(self.stderr_path, "wb")
+        self.started_at = time.monotonic()
+        self.process = subprocess.Popen(self.command, stdout=self._out, stderr=self._err, env=env,
+                                        stdin=subprocess.DEVNULL)
+        LIVE_SERVERS.append(self)
+        return self
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace") if self.stdout_path.exists() else ""
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"{self.name}: `{' '.join(self.command)}` exited with {self.process.returncode} before "
+                    f"answering /healthz\nstderr:\n{tail(self.stderr())}")
+            try:
+                r = requests.get(self.base + "/healthz", timeout=1)
+                if r.status_code == 200 and r.json() == {"status": "ok"}:
+                    return
+                last = f"{r.status_code} {r.text[:200]}"
+            except requests.RequestException as error:
+                last = repr(error)
+            time.sleep(0.05)
+        raise AssertionError(f"{self.name}: /healthz not OK within {timeout}s (last: {last})\n"
+                             f"stderr:\n{tail(self.stderr())}")
+
+    def stop(self, grace: float = 10) -> str:
+        """SIGTERM, then SIGKILL after `grace` seconds. Returns a note when the stop was not clean."""
+        note = ""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                note = f"{self.name} did not exit within {grace}s of SIGTERM; killed"
+                self.process.kill()
+                self.process.wait(timeout=10)
+        for handle in (getattr(self, "_out", None), getattr(self, "_err", None)):
+            if handle:
+                handle.close()
+        self.session.close()
+        return note
+
+    # HTTP helpers (on this instance's keep-alive session; use from one thread only).
+    def request(self, method: str, path: str, token: str | None = None, body=None, timeout: float = 10,
+                headers: dict | None = None) -> requests.Response:
+        headers = dict(headers or {})
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        kwargs = {"json": body} if body is not None else {}
+        return self.session.request(method, self.base + path, headers=headers, timeout=timeout, **kwargs)
+
+    def get(self, path, token=None, **kw):
+        return self.request("GET", path, token, **kw)
+
+    def post(self, path, body, token=None, **kw):
+        return self.request("POST", path, token, body=body, **kw)
+
+    def patch(self, path, body, token=None, **kw):
+        return self.request("PATCH", path, token, body=body, **kw)
+
+    def delete(self, path, token=None, **kw):
+        return self.request("DELETE", path, token, **kw)
+
+
+def start_together(servers: list[KeysmithServer]) -> None:
+    """Starts every server from its own thread, released by one barrier: as close to the same moment as we can."""
+    barrier = threading.Barrier(len(servers))
+    errors = []
+
+    def go(server):
+        try:
+            barrier.wait(timeout=10)
+            server.start()
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=go, args=(s,)) for s in servers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+ADMIN_BANNER = re.compile(r"Copy it now:\s*\n\s*\n\s+(\S+)\s*\n")
+
+
+def admin_token_from_banner(stdout: str) -> str | None:
+    match = ADMIN_BANNER.search(stdout)
+    return match.group(1) if match else None
