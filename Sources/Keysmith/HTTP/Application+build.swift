@@ -44,14 +44,15 @@ public func buildApplication(
     logger: Logger,
     beforeServing: @escaping @Sendable () async throws -> Void = {}
 ) throws -> some ApplicationProtocol {
+    let migrated = MigrationGate()
     let cache = KeyCache(store: store)
     let secrets = try SecretBox.load(environment: options.encryptionKey, file: options.resolvedEncryptionKeyFile)
     let policy = WebhookTargetPolicy(allowPrivateTargets: options.allowPrivateWebhookTargets)
     let deliverer = WebhookDeliverer(store: store, secrets: secrets, policy: policy, schedule: options.webhookRetrySchedule,
-                                     pollInterval: options.webhookPollInterval, logger: logger)
-    let expiry = ExpiryNotifier(store: store, deliverer: deliverer, interval: options.expiryCheckInterval, logger: logger)
+                                     pollInterval: options.webhookPollInterval, migrated: migrated, logger: logger)
+    let expiry = ExpiryNotifier(store: store, deliverer: deliverer, interval: options.expiryCheckInterval, migrated: migrated, logger: logger)
     let usage = UsageRecorder(store: store, interval: options.usageFlushInterval, logger: logger)
-    let watcher = KeyChangeWatcher(store: store, cache: cache, interval: options.changePollInterval, logger: logger)
+    let watcher = KeyChangeWatcher(store: store, cache: cache, interval: options.changePollInterval, migrated: migrated, logger: logger)
     let issuer = KeyIssuer(store: store, secretPrefix: options.secretPrefix)
 
     let router = Router(context: KeysmithRequestContext.self)
@@ -74,6 +75,7 @@ public func buildApplication(
     // Migrations run once the store's services (a PostgreSQL pool) are up, before the first request.
     app.beforeServerStarts {
         try await store.migrate()
+        migrated.open()
         try await beforeServing()
     }
     return app

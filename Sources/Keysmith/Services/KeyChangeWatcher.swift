@@ -10,17 +10,20 @@ public struct KeyChangeWatcher: Service {
     let store: any KeyStore
     let cache: KeyCache
     let interval: Duration
+    let migrated: MigrationGate
     let logger: Logger
 
-    public init(store: any KeyStore, cache: KeyCache, interval: Duration, logger: Logger) {
+    public init(store: any KeyStore, cache: KeyCache, interval: Duration, migrated: MigrationGate, logger: Logger) {
         self.store = store
         self.cache = cache
         self.interval = interval
+        self.migrated = migrated
         self.logger = logger
     }
 
     public func run() async throws {
         try await cancelWhenGracefulShutdown {
+            try await migrated.wait()
             var cursor: Timestamp?
             var failing = false
             while !Task.isCancelled {

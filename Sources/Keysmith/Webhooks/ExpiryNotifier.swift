@@ -6,10 +6,12 @@ public struct ExpiryNotifier: Service {
     let store: any KeyStore
     let deliverer: WebhookDeliverer
     let interval: Duration
+    let migrated: MigrationGate
     let logger: Logger
 
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
+            try await migrated.wait()
             while !Task.isCancelled {
                 do {
                     if try await store.notifyExpiredKeys(now: .now()) > 0 { deliverer.poke() }

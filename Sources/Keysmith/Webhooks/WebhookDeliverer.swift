@@ -20,6 +20,8 @@ public final class WebhookDeliverer: Service, Sendable {
         .seconds(36000), .seconds(50400), .seconds(72000), .seconds(86400),
     ]
     static let goneReason = "the receiver answered 410 Gone"
+    /// How long a claim lasts: the request timeout and some. A delivery whose instance died is sent again after it.
+    static let leaseMilliseconds: Int64 = 30_000
 
     let store: any KeyStore
     let secrets: SecretBox
@@ -29,13 +31,15 @@ public final class WebhookDeliverer: Service, Sendable {
     let perEndpointLimit = 4
     let totalLimit = 32
     let timeout: Duration
+    let migrated: MigrationGate
     let logger: Logger
     private let inFlight = Mutex<[String: Int]>([:])
     private let wakeUp: AsyncStream<Void>.Continuation
     private let wakeUps: AsyncStream<Void>
 
     public init(store: any KeyStore, secrets: SecretBox, policy: WebhookTargetPolicy, schedule: [Duration] = standardSchedule,
-                pollInterval: Duration = .seconds(1), timeout: Duration = .seconds(15), logger: Logger) {
+                pollInterval: Duration = .seconds(1), timeout: Duration = .seconds(15), migrated: MigrationGate, logger: Logger) {
+        self.migrated = migrated
         self.store = store
         self.secrets = secrets
         self.policy = policy
@@ -50,10 +54,11 @@ public final class WebhookDeliverer: Service, Sendable {
     public func poke() { wakeUp.yield() }
 
     public func run() async throws {
-        let client = HTTPClient(
-            eventLoopGroupProvider: .singleton,
-            configuration: .init(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)), decompression: .disabled)
-        )
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)), decompression: .disabled)
+        // A refused connection is a failed attempt now, not retried inside the client until the timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        guard (try? await cancelWhenGracefulShutdown { try await self.migrated.wait() }) != nil else { return try await client.shutdown() }
         await withDiscardingTaskGroup { clock in
             clock.addTask {  // a poll every interval, besides the pokes
                 while !Task.isCancelled {
@@ -78,7 +83,7 @@ public final class WebhookDeliverer: Service, Sendable {
         guard busy < totalLimit else { return }
         let claimed: [ClaimedDelivery]
         do {
-            claimed = try await store.claimDeliveries(now: .now(), limit: totalLimit - busy, leaseMilliseconds: 60_000)
+            claimed = try await store.claimDeliveries(now: .now(), limit: totalLimit - busy, leaseMilliseconds: Self.leaseMilliseconds)
         } catch {
             logger.error("cannot claim webhook deliveries", metadata: ["error": "\(String(reflecting: error))"])
             return

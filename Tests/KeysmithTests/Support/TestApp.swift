@@ -17,13 +17,27 @@ enum Backend: String, CustomTestStringConvertible, Sendable {
 
     var testDescription: String { rawValue }
 
-    /// A new, empty store location: a new SQLite file, or the shared PostgreSQL database (tests isolate
-    /// themselves by working in a workspace of their own).
+    /// A new, empty store location: a new SQLite file, or a new database on the test PostgreSQL server,
+    /// so that no test's background services (webhook delivery above all) see another test's rows.
     func freshLocation() -> StoreLocation {
         switch self {
-        case .sqlite: .sqlite(path: TemporaryFile.path(suffix: ".sqlite"))
-        case .postgres: .postgres(url: Backend.postgresURL!)
+        case .sqlite: return .sqlite(path: TemporaryFile.path(suffix: ".sqlite"))
+        case .postgres: return .postgres(url: Backend.createPostgresDatabase())
         }
+    }
+
+    /// Creates a database with `psql` and returns its URL.
+    static func createPostgresDatabase() -> String {
+        let base = postgresURL!
+        let name = "ks_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(16).lowercased()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["psql", base, "-qc", "CREATE DATABASE \(name)"]
+        try? process.run()
+        process.waitUntilExit()
+        var components = URLComponents(string: base)!
+        components.path = "/" + name
+        return components.string!
     }
 }
 
