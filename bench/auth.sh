@@ -26,17 +26,18 @@ swift build -c release --product keysmith >/dev/null
 bin=$(swift build -c release --show-bin-path)/keysmith
 
 work=$(mktemp -d /tmp/keysmith-bench.XXXXXX)
+pg_dir=$(mktemp -d /tmp/keysmith-bench-pg.XXXXXX)  # its own folder: PostgreSQL runs as another user
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  [ "$backend" = postgres ] && scripts/postgres.sh stop "$work/pg" >/dev/null 2>&1
-  rm -rf "$work"
+  scripts/postgres.sh stop "$pg_dir" >/dev/null 2>&1 || true
+  rm -rf "$work" "$pg_dir"
 }
 trap cleanup EXIT
 
 if [ "$backend" = postgres ]; then
-  eval "$(scripts/postgres.sh start "$work/pg" 54399)"
+  eval "$(scripts/postgres.sh start "$pg_dir" 54399)"
   database=$KEYSMITH_TEST_POSTGRES_URL
 else
   database=$work/bench.sqlite
@@ -76,7 +77,7 @@ run() {  # run PATH [header] -> requests/second
     echo "$total"
   else
     wrk "${args[@]}" "http://127.0.0.1:${ports[0]}$path" >"$work/wrk.txt"
-    grep -E "Requests/sec|50%|99%" "$work/wrk.txt" | sed 's/^/    /' >&2
+    grep -E "Requests/sec|^ +50%|^ +99%" "$work/wrk.txt" | sed 's/^/    /' >&2
     awk '/Requests\/sec/ {print $2}' "$work/wrk.txt"
   fi
 }

@@ -21,6 +21,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Allow webhooks to loopback and private addresses (development only). Env: KEYSMITH_ALLOW_PRIVATE_WEBHOOK_TARGETS=1.")
     var allowPrivateWebhookTargets = ProcessInfo.processInfo.environment["KEYSMITH_ALLOW_PRIVATE_WEBHOOK_TARGETS"] == "1"
 
+    @Flag(help: "Behind a reverse proxy: record the client address from X-Forwarded-For. Env: KEYSMITH_TRUST_FORWARDED_FOR=1.")
+    var trustForwardedFor = ProcessInfo.processInfo.environment["KEYSMITH_TRUST_FORWARDED_FOR"] == "1"
+
     @Option(help: "File holding the key that seals webhook secrets (created if missing). Env: KEYSMITH_ENCRYPTION_KEY_FILE; KEYSMITH_ENCRYPTION_KEY gives the key itself.")
     var encryptionKeyFile: String? = ProcessInfo.processInfo.environment["KEYSMITH_ENCRYPTION_KEY_FILE"]
 
@@ -45,6 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         options.allowPrivateWebhookTargets = allowPrivateWebhookTargets
         options.encryptionKeyFile = encryptionKeyFile
+        options.trustForwardedFor = trustForwardedFor
         let logger = CommandLogging.logger(level: options.logLevel)
 
         let (store, services) = try await database.location.open(logger: logger)

@@ -48,4 +48,17 @@ import Testing
         let stored = try await location.withStore(logger: .init(label: "reopen")) { store in try await store.key(id: keyID) }
         #expect(stored?.lastUsed != nil)
     }
+
+    @Test func behindAProxyTheForwardedClientAddressIsRecorded() async throws {
+        try await withApp(.sqlite, configure: { $0.trustForwardedFor = true }) { client, ws in
+            let (_, me, _) = try await client.call(.get, "/v1/auth/whoami", token: ws.adminToken,
+                                                   headers: [.init("X-Forwarded-For")!: "203.0.113.9, 198.51.100.7"])
+            #expect(me["key"]["last_used_ip"].string == "198.51.100.7")
+        }
+        try await withApp(.sqlite) { client, ws in
+            let (_, me, _) = try await client.call(.get, "/v1/auth/whoami", token: ws.adminToken,
+                                                   headers: [.init("X-Forwarded-For")!: "203.0.113.9"])
+            #expect(me["key"]["last_used_ip"].isNull, "not trusted by default; the router test has no peer address")
+        }
+    }
 }

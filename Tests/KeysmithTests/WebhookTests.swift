@@ -154,7 +154,7 @@ import Testing
         let admin = try await withApp(.sqlite, location: location, configure: { options in
             Self.fastWebhooks(&options)
             options.encryptionKeyFile = keyFile
-            options.webhookRetrySchedule = [.zero, .seconds(1)]
+            options.webhookRetrySchedule = [.zero, .seconds(4)]
         }) { client, ws in
             _ = try await client.call(.post, "/v1/webhooks", token: ws.adminToken, body: #"{"url": "\#(hookURL)"}"#)
             _ = try await client.createKey(ws.adminToken, #"{"name": "made while the receiver was down"}"#)
@@ -174,7 +174,7 @@ import Testing
                 Self.fastWebhooks(&options)
                 options.encryptionKeyFile = keyFile
             }) { client, _ in
-                let delivered = try await inbox.wait(for: 1, type: "api_key.created", timeout: .seconds(5))
+                let delivered = try await inbox.wait(for: 1, type: "api_key.created", timeout: .seconds(15))
                 #expect(delivered.first?.json["data"]["name"].string == "made while the receiver was down")
                 let (status, _, _) = try await client.call(.get, "/v1/auth/whoami", token: admin)
                 #expect(status == .ok)

@@ -20,21 +20,35 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public func adding(milliseconds delta: Int64) -> Timestamp { Timestamp(milliseconds: milliseconds + delta) }
 
-    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, formatted by hand because it is on the request path of `whoami`.
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
     public var description: String {
+        var bytes: [UInt8] = []
+        writeISO8601(into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ`, formatted by hand because it is on the request path of `whoami`.
+    public func writeISO8601(into bytes: inout [UInt8]) {
         let (days, msOfDay) = milliseconds.floorDivided(by: 86_400_000)
         let (year, month, day) = Self.civil(fromDays: days)
         let seconds = msOfDay / 1000
-        var out = ""
-        out.reserveCapacity(24)
-        Self.pad(&out, year, 4); out += "-"
-        Self.pad(&out, month, 2); out += "-"
-        Self.pad(&out, day, 2); out += "T"
-        Self.pad(&out, seconds / 3600, 2); out += ":"
-        Self.pad(&out, seconds / 60 % 60, 2); out += ":"
-        Self.pad(&out, seconds % 60, 2); out += "."
-        Self.pad(&out, msOfDay % 1000, 3); out += "Z"
-        return out
+        func digits(_ value: Int64, _ width: Int) {
+            var divisor: Int64 = 1
+            for _ in 1..<width { divisor *= 10 }
+            var rest = max(0, value)
+            while divisor > 0 {
+                bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(year, 4); bytes.append(UInt8(ascii: "-"))
+        digits(month, 2); bytes.append(UInt8(ascii: "-"))
+        digits(day, 2); bytes.append(UInt8(ascii: "T"))
+        digits(seconds / 3600, 2); bytes.append(UInt8(ascii: ":"))
+        digits(seconds / 60 % 60, 2); bytes.append(UInt8(ascii: ":"))
+        digits(seconds % 60, 2); bytes.append(UInt8(ascii: "."))
+        digits(msOfDay % 1000, 3); bytes.append(UInt8(ascii: "Z"))
     }
 
     /// Parses ISO 8601 date-times with or without fractional seconds, with `Z` or an offset.
@@ -42,12 +56,6 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let styles = [Date.ISO8601FormatStyle(includingFractionalSeconds: true), Date.ISO8601FormatStyle()]
         guard let date = styles.lazy.compactMap({ try? $0.parse(text) }).first else { return nil }
         self.init(date)
-    }
-
-    private static func pad(_ out: inout String, _ value: Int64, _ width: Int) {
-        let digits = String(value)
-        if digits.count < width { out += String(repeating: "0", count: width - digits.count) }
-        out += digits
     }
 
     /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `civil_from_days`).

@@ -23,6 +23,8 @@ public struct ServerOptions: Sendable {
     public var webhookRetrySchedule: [Duration] = WebhookDeliverer.standardSchedule
     public var webhookPollInterval: Duration = .seconds(1)
     public var expiryCheckInterval: Duration = .seconds(5)
+    /// Record the client address from `X-Forwarded-For` (set only behind a proxy you run).
+    public var trustForwardedFor = false
 
     public init() {}
 
@@ -61,7 +63,7 @@ public func buildApplication(
     router.get("/openapi.yaml") { _, _ in try OpenAPIDocument.response() }
     DashboardController().addRoutes(to: router)
 
-    let v1 = router.group("v1").add(middleware: BearerAuthenticator(cache: cache, usage: usage))
+    let v1 = router.group("v1").add(middleware: BearerAuthenticator(cache: cache, usage: usage, trustForwardedFor: options.trustForwardedFor))
     AuthController(store: store).addRoutes(to: v1)
     APIKeyController(issuer: issuer, cache: cache, deliverer: deliverer).addRoutes(to: v1.group("api-keys"))
     WebhookController(store: store, secrets: secrets, policy: policy, deliverer: deliverer).addRoutes(to: v1.group("webhooks"))

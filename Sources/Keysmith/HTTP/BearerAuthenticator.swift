@@ -9,10 +9,13 @@ struct BearerAuthenticator: RouterMiddleware {
 
     let cache: KeyCache
     let usage: UsageRecorder
+    /// Behind a reverse proxy: take the client address from the last `X-Forwarded-For` entry, the one the
+    /// proxy appended, instead of the proxy's own address.
+    var trustForwardedFor = false
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization],
-              header.count > 7, header.prefix(7).lowercased() == "bearer ",
+              Self.hasBearerScheme(header),
               let token = APIKeyToken(bearer: header.dropFirst(7)),
               let key = try await cache.key(id: token.keyID),
               key.secretHash.matches(secret: token.secret)
@@ -21,11 +24,28 @@ struct BearerAuthenticator: RouterMiddleware {
         let now = Timestamp.now()
         guard key.isUsable(at: now) else { throw APIError.unauthorized }
 
-        let use = KeyUsage(at: now, ip: context.peerAddress, userAgent: request.headers[.userAgent].map { String($0.prefix(512)) })
+        let use = KeyUsage(at: now, ip: clientAddress(request, context), userAgent: request.headers[.userAgent].map { String($0.prefix(512)) })
         usage.record(keyID: key.id, usage: use)
         var context = context
         context.caller = key
         context.caller?.lastUsed = use
         return try await next(request, context)
+    }
+
+    private func clientAddress(_ request: Request, _ context: Context) -> String? {
+        guard trustForwardedFor, let header = request.headers[.init("X-Forwarded-For")!],
+              let last = header.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty
+        else { return context.peerAddress }
+        return String(last.prefix(64))
+    }
+
+    /// `Bearer ` in any case (RFC 9110: the scheme is case-insensitive), without allocating.
+    static func hasBearerScheme(_ header: String) -> Bool {
+        let expected = "bearer ".utf8
+        var bytes = header.utf8.makeIterator()
+        for letter in expected {
+            guard let byte = bytes.next(), byte | 0x20 == letter || (letter == 0x20 && byte == 0x20) else { return false }
+        }
+        return true
     }
 }

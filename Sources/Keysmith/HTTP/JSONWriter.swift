@@ -1,93 +1,119 @@
 import Hummingbird
 import NIOCore
 
-/// Writes the API's JSON by hand: fields in the seeds' order, no escaped slashes, and no reflection on the
-/// `whoami` path. Used for every response body, so there is one way JSON leaves the server.
+/// Writes the API's JSON by hand, straight into bytes: fields in the seeds' order, no escaped slashes,
+/// and no reflection or intermediate strings on the `whoami` path. Every response body is written with
+/// it, so there is one way JSON leaves the server.
 struct JSONWriter {
-    private(set) var text = ""
-    private var needsComma = [false]
+    private(set) var bytes: [UInt8] = []
+    /// Per open object or array: whether the next member needs a comma first.
+    private var needsComma: [Bool] = [false]
+    private var afterKey = false
 
-    init() { text.reserveCapacity(512) }
+    init() { bytes.reserveCapacity(640) }
+
+    var text: String { String(decoding: bytes, as: UTF8.self) }
 
     mutating func object(_ body: (inout JSONWriter) -> Void) {
-        separate()
-        text += "{"
-        needsComma.append(false)
+        open(UInt8(ascii: "{"))
         body(&self)
-        needsComma.removeLast()
-        text += "}"
+        close(UInt8(ascii: "}"))
     }
 
     mutating func array<S: Sequence>(_ items: S, _ body: (inout JSONWriter, S.Element) -> Void) {
-        separate()
-        text += "["
-        needsComma.append(false)
+        open(UInt8(ascii: "["))
         for item in items { body(&self, item) }
-        needsComma.removeLast()
-        text += "]"
+        close(UInt8(ascii: "]"))
     }
 
-    mutating func key(_ name: String) {
+    mutating func key(_ name: StaticString) {
         separate()
-        text += "\"" + name + "\":"
-        pendingValueAfterKey = true
+        bytes.append(UInt8(ascii: "\""))
+        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        afterKey = true
     }
 
-    mutating func field(_ name: String, _ value: String?) {
+    mutating func field(_ name: StaticString, _ value: String?) {
         key(name)
-        value.map { string($0) } ?? raw("null")
+        if let value { string(value) } else { raw("null") }
     }
 
-    mutating func field(_ name: String, _ value: Int) { key(name); raw(String(value)) }
-    mutating func field(_ name: String, _ value: Bool) { key(name); raw(value ? "true" : "false") }
-    mutating func field(_ name: String, _ value: Timestamp?) { field(name, value?.description) }
+    mutating func field(_ name: StaticString, _ value: Int) { key(name); raw(String(value)) }
+    mutating func field(_ name: StaticString, _ value: Bool) { key(name); raw(value ? "true" : "false") }
 
-    mutating func string(_ value: String) { raw(Self.quote(value)) }
+    mutating func field(_ name: StaticString, _ value: Timestamp?) {
+        key(name)
+        guard let value else { return raw("null") }
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        value.writeISO8601(into: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    mutating func string(_ value: String) {
+        separate()
+        Self.appendQuoted(value, to: &bytes)
+    }
 
     mutating func raw(_ json: String) {
         separate()
-        text += json
+        bytes.append(contentsOf: json.utf8)
     }
 
-    private var pendingValueAfterKey = false
+    private mutating func open(_ bracket: UInt8) {
+        separate()
+        bytes.append(bracket)
+        needsComma.append(false)
+    }
+
+    private mutating func close(_ bracket: UInt8) {
+        needsComma.removeLast()
+        bytes.append(bracket)
+    }
 
     private mutating func separate() {
-        if pendingValueAfterKey {
-            pendingValueAfterKey = false
-            needsComma[needsComma.count - 1] = true
+        if afterKey {
+            afterKey = false
             return
         }
-        if needsComma[needsComma.count - 1] { text += "," }
+        if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
         needsComma[needsComma.count - 1] = true
     }
 
     /// A JSON string literal; `<`, `>` and `&` escaped too, so a body is safe wherever it is pasted.
-    static func quote(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar == "<" || scalar == ">" || scalar == "&" || scalar.value == 0x2028 || scalar.value == 0x2029:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
+    static func appendQuoted(_ value: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case UInt8(ascii: "\n"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case UInt8(ascii: "\r"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case UInt8(ascii: "\t"): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0..<0x20, UInt8(ascii: "<"), UInt8(ascii: ">"), UInt8(ascii: "&"):
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            default: bytes.append(byte)  // UTF-8 continuation and lead bytes are all >= 0x80
             }
         }
-        return out + "\""
+        bytes.append(UInt8(ascii: "\""))
     }
 
-    /// A `200`-style JSON response with this body.
+    static func quote(_ value: String) -> String {
+        var bytes: [UInt8] = []
+        appendQuoted(value, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// A JSON response with this body.
     static func response(status: HTTPResponse.Status = .ok, _ body: (inout JSONWriter) -> Void) -> Response {
         var writer = JSONWriter()
         body(&writer)
         return Response(
             status: status,
             headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: writer.text))
+            body: .init(byteBuffer: ByteBuffer(bytes: writer.bytes))
         )
     }
 }
