@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Authenticated vs unauthenticated throughput of one `keysmith serve` (release build).
-#   bench/auth.sh [--database sqlite|postgres] [--instances N] [--duration 10s] [--connections 64] [--keys 10000]
+#   bench/auth.sh [--database sqlite|postgres] [--instances N] [--duration 5s] [--rounds 5] [--connections 64] [--keys 10000]
 # Seeds a fresh database with --keys keys through the API, then runs wrk against GET /healthz and
-# GET /v1/auth/whoami (a valid key from the middle of the set) with the same threads, connections and
-# duration, and prints requests/second for each and their ratio. With --instances N > 1 (PostgreSQL only)
+# GET /v1/auth/whoami (a valid key from the middle of the set), alternating for --rounds rounds with the
+# same threads, connections and duration, and prints the median requests/second of each and their ratio. With --instances N > 1 (PostgreSQL only)
 # it starts N servers on one database and runs one wrk per server, each with an equal share of the
 # connections, summing their figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-backend=sqlite instances=1 duration=10s connections=64 keys=10000 threads=2
+backend=sqlite instances=1 duration=5s connections=64 keys=10000 threads=2 rounds=5
 while [ $# -gt 0 ]; do
   case "$1" in
     --database) backend=$2; shift 2 ;;
@@ -17,6 +17,7 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; shift 2 ;;
     --connections) connections=$2; shift 2 ;;
     --keys) keys=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -82,17 +83,26 @@ run() {  # run PATH [header] -> requests/second
   fi
 }
 
-# Warm up (JIT-free, but caches, connections and the CPU governor).
+# Warm up (caches, connections, the CPU governor).
 wrk -t1 -c8 -d2s "http://127.0.0.1:${ports[0]}/healthz" >/dev/null
-echo "GET /healthz:" >&2
-health=$(run /healthz)
-echo "GET /v1/auth/whoami:" >&2
-whoami=$(run /v1/auth/whoami "Authorization: Bearer $token")
-# The whoami responses must have been 200s, or the figure means nothing.
+# The whoami responses must be 200s, or the figures mean nothing.
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "http://127.0.0.1:${ports[0]}/v1/auth/whoami")
 [ "$status" = 200 ] || { echo "whoami returned $status" >&2; exit 1; }
 
-printf 'backend=%s instances=%s keys=%s wrk: %s threads, %s connections, %s\n' "$backend" "$instances" "$keys" "$threads" "$connections" "$duration"
-printf 'GET /healthz          %10.0f req/s\n' "$health"
-printf 'GET /v1/auth/whoami   %10.0f req/s\n' "$whoami"
+# Alternate the two endpoints for several rounds, so that both see the same machine, and take medians.
+healths=() whoamis=()
+for round in $(seq 1 "$rounds"); do
+  echo "round $round: GET /healthz" >&2
+  healths+=("$(run /healthz)")
+  echo "round $round: GET /v1/auth/whoami" >&2
+  whoamis+=("$(run /v1/auth/whoami "Authorization: Bearer $token")")
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+health=$(median "${healths[@]}")
+whoami=$(median "${whoamis[@]}")
+
+printf 'backend=%s instances=%s keys=%s wrk: %s threads, %s connections, %s per run, %s rounds\n' \
+  "$backend" "$instances" "$keys" "$threads" "$connections" "$duration" "$rounds"
+printf 'GET /healthz          %10.0f req/s (median of: %s)\n' "$health" "${healths[*]}"
+printf 'GET /v1/auth/whoami   %10.0f req/s (median of: %s)\n' "$whoami" "${whoamis[*]}"
 python3 -c "print('ratio whoami/healthz  %10.3f' % ($whoami / $health))"

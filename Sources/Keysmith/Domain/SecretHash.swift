@@ -14,7 +14,8 @@ public struct SecretHash: Sendable, Hashable {
 
     /// Constant-time comparison with the hash of a presented secret.
     public func matches(secret: String) -> Bool {
-        let presented = SHA256.hash(data: Array(secret.utf8))
+        var secret = secret
+        let presented = secret.withUTF8 { SHA256.hash(data: UnsafeRawBufferPointer($0)) }
         guard bytes.count == SHA256.byteCount else { return false }
         var difference: UInt8 = 0
         for (index, byte) in presented.enumerated() { difference |= byte ^ bytes[index] }

@@ -24,7 +24,8 @@ struct BearerAuthenticator: RouterMiddleware {
         let now = Timestamp.now()
         guard key.isUsable(at: now) else { throw APIError.unauthorized }
 
-        let use = KeyUsage(at: now, ip: clientAddress(request, context), userAgent: request.headers[.userAgent].map { String($0.prefix(512)) })
+        let userAgent = request.headers[.userAgent].map { $0.utf8.count <= 512 ? $0 : String($0.prefix(512)) }
+        let use = KeyUsage(at: now, ip: clientAddress(request, context), userAgent: userAgent)
         usage.record(keyID: key.id, usage: use)
         var context = context
         context.caller = key

@@ -5,14 +5,15 @@ import NIOCore
 /// and no reflection or intermediate strings on the `whoami` path. Every response body is written with
 /// it, so there is one way JSON leaves the server.
 struct JSONWriter {
-    private(set) var bytes: [UInt8] = []
-    /// Per open object or array: whether the next member needs a comma first.
-    private var needsComma: [Bool] = [false]
+    private(set) var buffer = ByteBufferAllocator().buffer(capacity: 640)
+    /// Bit n: whether the next member at nesting depth n needs a comma first.
+    private var needsComma: UInt64 = 0
+    private var depth = 0
     private var afterKey = false
 
-    init() { bytes.reserveCapacity(640) }
+    init() {}
 
-    var text: String { String(decoding: bytes, as: UTF8.self) }
+    var text: String { String(buffer: buffer) }
 
     mutating func object(_ body: (inout JSONWriter) -> Void) {
         open(UInt8(ascii: "{"))
@@ -28,9 +29,10 @@ struct JSONWriter {
 
     mutating func key(_ name: StaticString) {
         separate()
-        bytes.append(UInt8(ascii: "\""))
-        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        buffer.writeInteger(UInt8(ascii: "\""))
+        name.withUTF8Buffer { _ = buffer.writeBytes($0) }
+        buffer.writeInteger(UInt8(ascii: "\""))
+        buffer.writeInteger(UInt8(ascii: ":"))
         afterKey = true
     }
 
@@ -46,30 +48,37 @@ struct JSONWriter {
         key(name)
         guard let value else { return raw("null") }
         separate()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(26)
         bytes.append(UInt8(ascii: "\""))
         value.writeISO8601(into: &bytes)
         bytes.append(UInt8(ascii: "\""))
+        buffer.writeBytes(bytes)
     }
 
     mutating func string(_ value: String) {
         separate()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(value.utf8.count + 2)
         Self.appendQuoted(value, to: &bytes)
+        buffer.writeBytes(bytes)
     }
 
     mutating func raw(_ json: String) {
         separate()
-        bytes.append(contentsOf: json.utf8)
+        buffer.writeString(json)
     }
 
     private mutating func open(_ bracket: UInt8) {
         separate()
-        bytes.append(bracket)
-        needsComma.append(false)
+        buffer.writeInteger(bracket)
+        depth += 1
+        needsComma &= ~(1 << UInt64(depth))
     }
 
     private mutating func close(_ bracket: UInt8) {
-        needsComma.removeLast()
-        bytes.append(bracket)
+        depth -= 1
+        buffer.writeInteger(bracket)
     }
 
     private mutating func separate() {
@@ -77,8 +86,9 @@ struct JSONWriter {
             afterKey = false
             return
         }
-        if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
-        needsComma[needsComma.count - 1] = true
+        let bit: UInt64 = 1 << UInt64(depth)
+        if needsComma & bit != 0 { buffer.writeInteger(UInt8(ascii: ",")) }
+        needsComma |= bit
     }
 
     /// A JSON string literal; `<`, `>` and `&` escaped too, so a body is safe wherever it is pasted.
@@ -113,7 +123,7 @@ struct JSONWriter {
         return Response(
             status: status,
             headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: writer.bytes))
+            body: .init(byteBuffer: writer.buffer)
         )
     }
 }
