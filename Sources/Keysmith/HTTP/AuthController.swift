@@ -40,7 +40,9 @@ final class AuthController: Sendable {
     @Sendable func whoami(_ request: Request, context: Context) async throws -> WhoAmI {
         // The caller's `last_used_*` already describe this request (see `BearerAuthenticator`).
         let key = try context.requireCaller()
-        return WhoAmI(key: APIKeyResource(key), workspace: try await workspace(id: key.workspaceID))
+        var workspace = workspaces.withLock { $0[key.workspaceID] }
+        if workspace == nil { workspace = try await self.workspace(id: key.workspaceID) }
+        return WhoAmI(key: APIKeyResource(key), workspace: workspace!)
     }
 
     private func workspace(id: String) async throws -> Workspace {

@@ -16,10 +16,12 @@ struct BearerAuthenticator: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization],
               Self.hasBearerScheme(header),
-              let token = APIKeyToken(bearer: header.dropFirst(7)),
-              let key = try await cache.key(id: token.keyID),
-              key.secretHash.matches(secret: token.secret)
+              let token = APIKeyToken(bearer: header.dropFirst(7))
         else { throw APIError.unauthorized }
+        // The cache hit is synchronous: no suspension on the common path.
+        var found = cache.cachedKey(id: token.keyID)
+        if found == nil { found = try await cache.key(id: token.keyID) }
+        guard let key = found, key.secretHash.matches(secret: token.secret) else { throw APIError.unauthorized }
 
         let now = Timestamp.now()
         guard key.isUsable(at: now) else { throw APIError.unauthorized }

@@ -24,14 +24,19 @@ public final class KeyCache: Sendable {
         self.stalenessBound = stalenessBound
     }
 
+    /// The key with this id if it is in memory and the cache is fresh; synchronous, for the common case.
+    public func cachedKey(id: String) -> APIKey? {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            guard let lastSync = state.lastSync, now - lastSync < stalenessBound else { return nil }
+            return state.keys[id]
+        }
+    }
+
     /// The key with this id, from memory when fresh, else from the store.
     public func key(id: String) async throws -> APIKey? {
-        let now = ContinuousClock.now
-        let (cached, generation) = state.withLock { state -> (APIKey?, UInt64) in
-            guard let lastSync = state.lastSync, now - lastSync < stalenessBound else { return (nil, state.generation) }
-            return (state.keys[id], state.generation)
-        }
-        if let cached { return cached }
+        if let cached = cachedKey(id: id) { return cached }
+        let generation = state.withLock { $0.generation }
         guard let key = try await store.key(id: id) else { return nil }
         state.withLock { state in
             guard state.generation == generation, state.lastSync != nil else { return }
