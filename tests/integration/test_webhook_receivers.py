@@ -29,7 +29,8 @@ import pytest
 
 from keysmith_harness import KeysmithServer, free_port, run_cli
 
-SEEDS = Path(os.environ.get("KEYSMITH_SEEDS_DIR", "/work/shared/seeds"))
+# The seeds live in shared/ beside the repository (as in CI's checkout); KEYSMITH_SEEDS_DIR overrides.
+SEEDS = Path(os.environ.get("KEYSMITH_SEEDS_DIR", Path(__file__).resolve().parents[3] / "shared" / "seeds"))
 SEED_001 = SEEDS / "001_4e67c54c8d7b2ec3.txt"
 SEED_START = "import hmac"
 SEED_END = "return hmac.compare_digest(expected, signature_header)"
@@ -211,8 +212,7 @@ def cause_three_events(server: KeysmithServer, token: str, hook: dict, receiver:
 
 def seed_verify_webhook():
     """Seed 001's Python `verify_webhook`, its source text taken from the seed file and executed unchanged."""
-    if not SEED_001.exists():
-        pytest.skip(f"seed 001 not found at {SEED_001} (set KEYSMITH_SEEDS_DIR)")
+    assert SEED_001.exists(), f"seed 001 not found at {SEED_001} (set KEYSMITH_SEEDS_DIR)"
     text = SEED_001.read_text()
     start = text.index(SEED_START)
     end = text.index(SEED_END, start) + len(SEED_END)

@@ -47,7 +47,7 @@ struct BearerAuthenticator: RouterMiddleware {
         let expected = "bearer ".utf8
         var bytes = header.utf8.makeIterator()
         for letter in expected {
-            guard let byte = bytes.next(), byte | 0x20 == letter || (letter == 0x20 && byte == 0x20) else { return false }
+            guard let byte = bytes.next(), byte | 0x20 == letter else { return false }  // ASCII case folding; ' ' | 0x20 == ' '
         }
         return true
     }
