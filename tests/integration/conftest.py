@@ -5,6 +5,7 @@ teardown. When a test fails, the stderr of every keysmith process it used is pri
 section of its report.
 """
 
+import base64
 import json
 import os
 import tempfile
@@ -24,6 +25,11 @@ from keysmith_harness import (
     condensed,
     with_database,
 )
+
+
+# Every instance on one database needs the same key for sealed webhook secrets; give the servers one
+# through the environment so that none writes a key file into the working directory.
+os.environ.setdefault("KEYSMITH_ENCRYPTION_KEY", base64.b64encode(os.urandom(32)).decode())
 
 
 # --------------------------------------------------------------------------------------------- hooks
