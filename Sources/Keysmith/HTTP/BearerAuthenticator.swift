@@ -21,17 +21,17 @@ struct BearerAuthenticator: RouterMiddleware {
         // The cache hit is synchronous: no suspension on the common path.
         var found = cache.cachedKey(id: token.keyID)
         if found == nil { found = try await cache.key(id: token.keyID) }
-        guard let key = found, key.secretHash.matches(secret: token.secret) else { throw APIError.unauthorized }
+        guard let verified = found, verified.key.secretHash.matches(secret: token.secret) else { throw APIError.unauthorized }
 
         let now = Timestamp.now()
-        guard key.isUsable(at: now) else { throw APIError.unauthorized }
+        guard verified.key.isUsable(at: now) else { throw APIError.unauthorized }
 
         let userAgent = request.headers[.userAgent].map { $0.utf8.count <= 512 ? $0 : String($0.prefix(512)) }
         let use = KeyUsage(at: now, ip: clientAddress(request, context), userAgent: userAgent)
-        usage.record(keyID: key.id, usage: use)
+        usage.record(keyID: verified.key.id, usage: use)
         var context = context
-        context.caller = key
-        context.caller?.lastUsed = use
+        context.verifiedCaller = verified
+        context.callerUse = use
         return try await next(request, context)
     }
 

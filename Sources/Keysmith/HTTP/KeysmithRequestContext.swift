@@ -4,8 +4,9 @@ import NIOCore
 /// The request context: Hummingbird's core storage, the peer address, and the key that authenticated.
 public struct KeysmithRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// Set by `BearerAuthenticator` on every `/v1` route.
-    public var caller: APIKey?
+    /// Set by `BearerAuthenticator` on every `/v1` route: the key, and this request's use of it.
+    public var verifiedCaller: VerifiedKey?
+    public var callerUse: KeyUsage?
     public let peerAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
@@ -17,7 +18,8 @@ public struct KeysmithRequestContext: RequestContext {
 
     /// The authenticated key; only called behind `BearerAuthenticator`.
     func requireCaller() throws -> APIKey {
-        guard let caller else { throw APIError.unauthorized }
+        guard var caller = verifiedCaller?.key else { throw APIError.unauthorized }
+        caller.lastUsed = callerUse ?? caller.lastUsed
         return caller
     }
 

@@ -1,5 +1,13 @@
 import Synchronization
 
+/// A key as the cache holds it: one shared, immutable reference, so a lookup and every copy of a request
+/// context retain one object instead of each of the key's strings.
+public final class VerifiedKey: Sendable {
+    public let key: APIKey
+
+    init(_ key: APIKey) { self.key = key }
+}
+
 /// Verified keys kept in memory so that authentication does not query the database on every request.
 ///
 /// Entries are dropped when this process changes a key and when `KeyChangeWatcher` sees another process
@@ -7,7 +15,7 @@ import Synchronization
 /// cache is bypassed, so a revocation made elsewhere is never honoured later than that bound.
 public final class KeyCache: Sendable {
     private struct State {
-        var keys: [String: APIKey] = [:]
+        var keys: [String: VerifiedKey] = [:]
         /// Bumped on every invalidation, so a lookup that raced with one does not store a stale row.
         var generation: UInt64 = 0
         var lastSync: ContinuousClock.Instant?
@@ -25,7 +33,7 @@ public final class KeyCache: Sendable {
     }
 
     /// The key with this id if it is in memory and the cache is fresh; synchronous, for the common case.
-    public func cachedKey(id: String) -> APIKey? {
+    public func cachedKey(id: String) -> VerifiedKey? {
         let now = ContinuousClock.now
         return state.withLock { state in
             guard let lastSync = state.lastSync, now - lastSync < stalenessBound else { return nil }
@@ -34,10 +42,11 @@ public final class KeyCache: Sendable {
     }
 
     /// The key with this id, from memory when fresh, else from the store.
-    public func key(id: String) async throws -> APIKey? {
+    public func key(id: String) async throws -> VerifiedKey? {
         if let cached = cachedKey(id: id) { return cached }
         let generation = state.withLock { $0.generation }
-        guard let key = try await store.key(id: id) else { return nil }
+        guard let found = try await store.key(id: id) else { return nil }
+        let key = VerifiedKey(found)
         state.withLock { state in
             guard state.generation == generation, state.lastSync != nil else { return }
             if state.keys.count >= capacity { state.keys.removeAll(keepingCapacity: true) }
