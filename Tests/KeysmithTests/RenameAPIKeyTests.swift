@@ -12,7 +12,8 @@ import Testing
             let (created, secret) = try await client.createKey(ws.adminToken, #"{"name": "Production Server", "scope": "read"}"#)
             let id = try #require(created["id"].string)
             _ = try await client.call(.get, "/v1/auth/whoami", token: secret)
-            try await Task.sleep(for: .milliseconds(400))  // let the usage flush reach the store
+            // Let the usage flush reach the store; no use of the key follows, so the stored value stays.
+            try await eventually { try await ws.store.key(id: id)?.lastUsed != nil }
             let before = try #require(try await ws.store.key(id: id))
 
             let (status, renamed, _) = try await client.call(.patch, "/v1/api-keys/\(id)", token: ws.adminToken, body: #"{"name": "Staging Environment"}"#)

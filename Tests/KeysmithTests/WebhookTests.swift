@@ -96,7 +96,7 @@ import Testing
                 #expect(Set(received.map { $0.headers["x-dialnexa-signature"] }).count == 1, "the same body signature on every retry")
                 #expect(received.first?.json["id"].string == test["event_id"].string)
 
-                try await Task.sleep(for: .milliseconds(300))
+                try await eventually { try await ws.store.deliveryAttempts(webhookID: hookID, limit: 10).count >= 3 }
                 let (_, attempts, _) = try await client.call(.get, "/v1/webhooks/\(hookID)/deliveries", token: ws.adminToken)
                 let rows = attempts["data"].array.reversed().map { $0 }
                 #expect(rows.count == 3, "\(rows.map { $0["error"].string ?? "-" })")
@@ -117,6 +117,7 @@ import Testing
                 let hookID = try #require(hook["id"].string)
                 _ = try await client.call(.post, "/v1/webhooks/\(hookID)/test", token: ws.adminToken)
                 _ = try await inbox.wait(for: 4)
+                try await eventually { try await ws.store.deliveryAttempts(webhookID: hookID, limit: 10).count >= 4 }
                 try await Task.sleep(for: .milliseconds(600))
                 #expect(await inbox.deliveries.count == 4, "the schedule has four attempts, then no more")
                 let (_, attempts, _) = try await client.call(.get, "/v1/webhooks/\(hookID)/deliveries", token: ws.adminToken)
@@ -134,7 +135,9 @@ import Testing
                 let hookID = try #require(hook["id"].string)
                 _ = try await client.createKey(ws.adminToken, #"{"name": "one"}"#)
                 _ = try await inbox.wait(for: 1)
-                try await Task.sleep(for: .milliseconds(300))
+                try await eventually {
+                    try await ws.store.webhook(id: hookID, workspaceID: ws.workspace.id)?.enabled == false
+                }
                 let (_, after, _) = try await client.call(.get, "/v1/webhooks/\(hookID)", token: ws.adminToken)
                 #expect(after["enabled"].bool == false)
                 #expect(after["disabled_reason"].string?.contains("410") == true)

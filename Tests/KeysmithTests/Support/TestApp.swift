@@ -135,3 +135,15 @@ func expectErrorShape(_ json: JSON, status: HTTPResponse.Status, sourceLocation:
     #expect(json["error"].string == status.reasonPhrase, sourceLocation: sourceLocation)
     #expect(!(json["message"].string ?? "").isEmpty, sourceLocation: sourceLocation)
 }
+
+/// Polls `condition` until it holds or `timeout` passes, for effects of background services (usage
+/// flushes, webhook attempts) whose timing depends on the machine's load. Returns whether it held.
+@discardableResult
+func eventually(timeout: Duration = .seconds(10), _ condition: @Sendable () async throws -> Bool) async throws -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    return try await condition()
+}
