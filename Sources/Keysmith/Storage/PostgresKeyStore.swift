@@ -89,7 +89,7 @@ public final class PostgresKeyStore: KeyStore, Service {
     // MARK: Queries
 
     /// How long a request waits for a connection before it is answered with a 503.
-    static let operationTimeout: Duration = .seconds(10)
+    static let operationTimeout: Duration = .seconds(5)
 
     /// Runs `body` in a task of its own, so that a caller's cancellation never interrupts a transaction
     /// half-way, and gives up waiting for a connection after `operationTimeout`. Errors of reaching the
