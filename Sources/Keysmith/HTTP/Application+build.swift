@@ -57,7 +57,7 @@ public func buildApplication(
     let watcher = KeyChangeWatcher(store: store, cache: cache, interval: options.changePollInterval, migrated: migrated, logger: logger)
     let issuer = KeyIssuer(store: store, secretPrefix: options.secretPrefix)
 
-    let router = Router(context: KeysmithRequestContext.self)
+    let router = Router(context: KeysmithRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: ErrorMiddleware())
     router.get("/healthz") { _, _ in JSONWriter.response { $0.object { $0.field("status", "ok") } } }
     router.get("/openapi.yaml") { _, _ in try OpenAPIDocument.response() }
