@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Authenticated vs unauthenticated throughput of one `keysmith serve` (release build).
-#   bench/auth.sh [--database sqlite|postgres] [--instances N] [--duration 5s] [--rounds 5] [--connections 64] [--keys 10000]
+#   bench/auth.sh [--database sqlite|postgres] [--instances N] [--duration 4s] [--rounds 9] [--connections 64] [--keys 10000]
 # Seeds a fresh database with --keys keys through the API, then runs wrk against GET /healthz and
-# GET /v1/auth/whoami (a valid key from the middle of the set), alternating for --rounds rounds with the
-# same threads, connections and duration, and prints the median requests/second of each and their ratio. With --instances N > 1 (PostgreSQL only)
+# GET /v1/auth/whoami (a valid key from the middle of the set) back to back for --rounds rounds, with the
+# same threads, connections and duration, the order swapped every round. Prints the median requests/second
+# of each, the ratio of those medians, and the median of the rounds' own ratios (each round's two runs see
+# the same machine, so that figure is the least disturbed by a neighbour's load). With --instances N > 1 (PostgreSQL only)
 # it starts N servers on one database and runs one wrk per server, each with an equal share of the
 # connections, summing their figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-backend=sqlite instances=1 duration=5s connections=64 keys=10000 threads=2 rounds=5
+backend=sqlite instances=1 duration=4s connections=64 keys=10000 threads=2 rounds=9
 while [ $# -gt 0 ]; do
   case "$1" in
     --database) backend=$2; shift 2 ;;
@@ -59,6 +61,11 @@ done
 echo "seeding $keys keys..." >&2
 token=$(python3 bench/seed.py 127.0.0.1 "${ports[0]}" "$admin" "$keys")
 
+# Figures of a run with errors or non-2xx answers mean nothing: stop.
+refuse_errors() {
+  if grep -qE "Non-2xx|Socket errors" "$1"; then echo "wrk saw errors:" >&2; cat "$1" >&2; exit 1; fi
+}
+
 run() {  # run PATH [header] -> requests/second
   local path=$1 header=${2:-}
   local args=(-t"$threads" -c"$connections" -d"$duration" --latency)
@@ -72,12 +79,14 @@ run() {  # run PATH [header] -> requests/second
     done
     wait "${loaders[@]}"
     for port in "${ports[@]}"; do
+      refuse_errors "$work/wrk-$port.txt"
       rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk-$port.txt")
       total=$(python3 -c "print($total + $rps)")
     done
     echo "$total"
   else
     wrk "${args[@]}" "http://127.0.0.1:${ports[0]}$path" >"$work/wrk.txt"
+    refuse_errors "$work/wrk.txt"
     grep -E "Requests/sec|^ +50%|^ +99%" "$work/wrk.txt" | sed 's/^/    /' >&2
     awk '/Requests\/sec/ {print $2}' "$work/wrk.txt"
   fi
@@ -89,13 +98,18 @@ wrk -t1 -c8 -d2s "http://127.0.0.1:${ports[0]}/healthz" >/dev/null
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "http://127.0.0.1:${ports[0]}/v1/auth/whoami")
 [ "$status" = 200 ] || { echo "whoami returned $status" >&2; exit 1; }
 
-# Alternate the two endpoints for several rounds, so that both see the same machine, and take medians.
-healths=() whoamis=()
+# Both endpoints in every round, the order swapped each round, so that both see the same machine.
+healths=() whoamis=() ratios=()
 for round in $(seq 1 "$rounds"); do
-  echo "round $round: GET /healthz" >&2
-  healths+=("$(run /healthz)")
-  echo "round $round: GET /v1/auth/whoami" >&2
-  whoamis+=("$(run /v1/auth/whoami "Authorization: Bearer $token")")
+  if [ $((round % 2)) = 1 ]; then
+    echo "round $round: GET /healthz, then GET /v1/auth/whoami" >&2
+    health=$(run /healthz); whoami=$(run /v1/auth/whoami "Authorization: Bearer $token")
+  else
+    echo "round $round: GET /v1/auth/whoami, then GET /healthz" >&2
+    whoami=$(run /v1/auth/whoami "Authorization: Bearer $token"); health=$(run /healthz)
+  fi
+  healths+=("$health") whoamis+=("$whoami")
+  ratios+=("$(python3 -c "print(round($whoami / $health, 3))")")
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 health=$(median "${healths[@]}")
@@ -105,4 +119,5 @@ printf 'backend=%s instances=%s keys=%s wrk: %s threads, %s connections, %s per 
   "$backend" "$instances" "$keys" "$threads" "$connections" "$duration" "$rounds"
 printf 'GET /healthz          %10.0f req/s (median of: %s)\n' "$health" "${healths[*]}"
 printf 'GET /v1/auth/whoami   %10.0f req/s (median of: %s)\n' "$whoami" "${whoamis[*]}"
-python3 -c "print('ratio whoami/healthz  %10.3f' % ($whoami / $health))"
+python3 -c "print('ratio of the medians  %10.3f' % ($whoami / $health))"
+printf 'ratio per round       %10.3f (median of: %s)\n' "$(median "${ratios[@]}")" "${ratios[*]}"

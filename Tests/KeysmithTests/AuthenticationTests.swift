@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HTTPTypes
 import HummingbirdTesting
 import Testing
 
@@ -37,6 +38,14 @@ import Testing
                     #expect(response.headers[.wwwAuthenticate] == "Bearer")
                 }
             }
+            // Two Authorization headers, even two good ones, are ambiguous: refused the same way.
+            var twice = HTTPFields()
+            twice.append(HTTPField(name: .authorization, value: "Bearer \(ws.adminToken)"))
+            twice.append(HTTPField(name: .authorization, value: "Bearer \(ws.adminToken)"))
+            try await client.execute(uri: "/v1/auth/whoami", method: .get, headers: twice) { response in
+                #expect(response.status == .unauthorized)
+                #expect(String(buffer: response.body) == unauthorizedBody)
+            }
             // The expired key is listed as expired.
             let (_, listed, _) = try await client.call(.get, "/v1/api-keys/\(try #require(expiring["id"].string))", token: ws.adminToken)
             #expect(listed["is_expired"].bool == true)
@@ -46,8 +55,10 @@ import Testing
     @Test(arguments: Backend.available)
     func bearerSchemeIsCaseInsensitive(_ backend: Backend) async throws {
         try await withApp(backend) { client, ws in
-            try await client.execute(uri: "/v1/auth/whoami", method: .get, headers: [.authorization: "bearer \(ws.adminToken)"]) { response in
-                #expect(response.status == .ok)
+            for scheme in ["bearer", "BEARER", "BeArEr"] {
+                try await client.execute(uri: "/v1/auth/whoami", method: .get, headers: [.authorization: "\(scheme) \(ws.adminToken)"]) { response in
+                    #expect(response.status == .ok, "\(scheme)")
+                }
             }
         }
     }

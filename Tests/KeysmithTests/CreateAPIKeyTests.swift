@@ -68,6 +68,26 @@ import Testing
     }
 
     @Test(arguments: Backend.available)
+    func labelsComeBackExactlyAndEscapedInTheRawJSON(_ backend: Backend) async throws {
+        try await withApp(backend) { client, ws in
+            let name = #"quote " backslash \ <b>&amp; naïve 🔑"#
+            let description = "line one\nline\ttwo \"quoted\" </script>"
+            let body = #"{"name": \#(JSONWriter.quote(name)), "description": \#(JSONWriter.quote(description))}"#
+            let (status, json, response) = try await client.call(.post, "/v1/api-keys", token: ws.adminToken, body: body)
+            #expect(status == .created)
+            #expect(json["name"].string == name)
+            #expect(json["description"].string == description)
+            let raw = String(buffer: response.body)
+            #expect(raw.contains(#""name":"quote \" backslash \\ \u003cb\u003e\u0026amp; naïve 🔑""#))
+            #expect(raw.contains(#""description":"line one\nline\ttwo \"quoted\" \u003c/script\u003e""#))
+
+            let (_, listed, _) = try await client.call(.get, "/v1/api-keys?search=backslash", token: ws.adminToken)
+            #expect(listed["data"][0]["name"].string == name)
+            #expect(listed["data"][0]["description"].string == description)
+        }
+    }
+
+    @Test(arguments: Backend.available)
     func aKeyCannotCreateAWiderScopeThanItsOwn(_ backend: Backend) async throws {
         try await withApp(backend) { client, ws in
             let (_, readWrite) = try await client.createKey(ws.adminToken, #"{"name": "rw", "scope": "read-write"}"#)

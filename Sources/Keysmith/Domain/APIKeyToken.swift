@@ -39,22 +39,30 @@ public struct APIKeyToken: Sendable, Equatable {
         self.secret = secret
     }
 
-    /// Parses a bearer token and checks its shape and checksum; no lookup, no allocation beyond the two parts.
+    /// Parses a bearer token and checks its shape and checksum; no lookup.
     public init?(bearer token: Substring) {
-        let utf8 = token.utf8
-        guard utf8.count >= Self.keyIDLength + 2 + Self.checksumLength, utf8.count <= 256,
-              let colon = utf8.firstIndex(of: UInt8(ascii: ":")),
-              utf8.distance(from: utf8.startIndex, to: colon) == Self.keyIDLength,
-              utf8[..<colon].allSatisfy({ $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") })
+        var token = token
+        guard let parsed = token.withUTF8(Self.parse) else { return nil }
+        self = parsed
+    }
+
+    /// The same over the token's UTF-8 bytes, which the authentication path reads in place: nothing is
+    /// copied until the shape and the checksum hold.
+    static func parse(_ utf8: UnsafeBufferPointer<UInt8>) -> APIKeyToken? {
+        guard utf8.count >= keyIDLength + 2 + checksumLength, utf8.count <= 256,
+              utf8[keyIDLength] == UInt8(ascii: ":"),
+              utf8[..<keyIDLength].allSatisfy({ $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") })
         else { return nil }
-        let secretBytes = utf8[utf8.index(after: colon)...]
-        let checksumStart = utf8.index(utf8.endIndex, offsetBy: -Self.checksumLength)
-        guard secretBytes.count > Self.checksumLength,
-              secretBytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }),
+        let secret = UnsafeBufferPointer(rebasing: utf8[(keyIDLength + 1)...])
+        let checksumStart = utf8.count - checksumLength
+        guard secret.count > checksumLength,
+              secret.allSatisfy({ $0 > 0x20 && $0 < 0x7F }),
               let presented = Base62.decode(utf8[checksumStart...]),
               presented == CRC32.checksum(utf8[..<checksumStart])
         else { return nil }
-        self.keyID = String(token[..<colon])
-        self.secret = String(token[token.index(after: colon)...])
+        return APIKeyToken(
+            keyID: String(decoding: UnsafeBufferPointer(rebasing: utf8[..<keyIDLength]), as: UTF8.self),
+            secret: String(decoding: secret, as: UTF8.self)
+        )
     }
 }

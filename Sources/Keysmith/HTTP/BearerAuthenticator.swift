@@ -1,3 +1,4 @@
+import HTTPTypes
 import Hummingbird
 
 /// The authentication path, in order: parse, checksum, look up, compare, record use.
@@ -14,9 +15,8 @@ struct BearerAuthenticator: RouterMiddleware {
     var trustForwardedFor = false
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization],
-              Self.hasBearerScheme(header),
-              let token = APIKeyToken(bearer: header.dropFirst(7))
+        guard var header = Self.onlyValue(of: .authorization, in: request.headers),
+              let token = header.withUTF8(Self.bearerToken)
         else { throw APIError.unauthorized }
         // The cache hit is synchronous: no suspension on the common path.
         var found = cache.cachedKey(id: token.keyID)
@@ -26,7 +26,9 @@ struct BearerAuthenticator: RouterMiddleware {
         let now = Timestamp.now()
         guard verified.key.isUsable(at: now) else { throw APIError.unauthorized }
 
-        let userAgent = request.headers[.userAgent].map { $0.utf8.count <= 512 ? $0 : String($0.prefix(512)) }
+        let userAgent = request.headers.first(where: { $0.name == .userAgent }).map { field in
+            field.value.utf8.count <= 512 ? field.value : String(field.value.prefix(512))
+        }
         let use = KeyUsage(at: now, ip: clientAddress(request, context), userAgent: userAgent)
         usage.record(keyID: verified.key.id, usage: use)
         var context = context
@@ -42,13 +44,22 @@ struct BearerAuthenticator: RouterMiddleware {
         return String(last.prefix(64))
     }
 
-    /// `Bearer ` in any case (RFC 9110: the scheme is case-insensitive), without allocating.
-    static func hasBearerScheme(_ header: String) -> Bool {
-        let expected = "bearer ".utf8
-        var bytes = header.utf8.makeIterator()
-        for letter in expected {
-            guard let byte = bytes.next(), byte | 0x20 == letter else { return false }  // ASCII case folding; ' ' | 0x20 == ' '
+    /// The value of a header that must appear once: nil when it is absent or repeated.
+    static func onlyValue(of name: HTTPField.Name, in fields: HTTPFields) -> String? {
+        var value: String?
+        for field in fields where field.name == name {
+            guard value == nil else { return nil }
+            value = field.value
         }
-        return true
+        return value
+    }
+
+    /// The token of `Bearer <token>`, the scheme in any case (RFC 9110), read from the header's bytes.
+    static func bearerToken(_ header: UnsafeBufferPointer<UInt8>) -> APIKeyToken? {
+        let scheme = "bearer ".utf8
+        guard header.count > scheme.count,
+              zip(header, scheme).allSatisfy({ $0 | 0x20 == $1 })  // ASCII case folding; ' ' | 0x20 == ' '
+        else { return nil }
+        return APIKeyToken.parse(UnsafeBufferPointer(rebasing: header[scheme.count...]))
     }
 }

@@ -21,18 +21,23 @@ public struct KeyChangeWatcher: Service {
         self.logger = logger
     }
 
+    /// What the watcher carries from one poll to the next.
+    struct Progress {
+        var cursor: Timestamp?
+        /// Entries already applied. Each poll reads the overlap again, and a key must not be dropped again
+        /// on every poll for five seconds after one change: each drop sends every request in flight with
+        /// that key to the database.
+        var applied: Set<Int64> = []
+    }
+
     public func run() async throws {
         try await cancelWhenGracefulShutdown {
             try await migrated.wait()
-            var cursor: Timestamp?
+            var progress = Progress()
             var failing = false
             while !Task.isCancelled {
-                let started = ContinuousClock.now
                 do {
-                    let (ids, next) = try await store.keysChanged(since: cursor?.adding(milliseconds: -Self.overlap))
-                    if !ids.isEmpty { cache.invalidate(ids) }
-                    cursor = next
-                    cache.markSynchronised(at: started)
+                    try await poll(&progress)
                     if failing { logger.info("key change feed is reachable again") }
                     failing = false
                 } catch {
@@ -43,5 +48,16 @@ public struct KeyChangeWatcher: Service {
                 try? await Task.sleep(for: interval)
             }
         }
+    }
+
+    /// One poll: drops the keys of entries not applied yet, then marks the cache synchronised as of the
+    /// poll's start.
+    func poll(_ progress: inout Progress) async throws {
+        let started = ContinuousClock.now
+        let (changes, next) = try await store.keysChanged(since: progress.cursor?.adding(milliseconds: -Self.overlap))
+        let fresh = changes.filter { !progress.applied.contains($0.seq) }
+        if !fresh.isEmpty { cache.invalidate(fresh.map(\.keyID)) }
+        progress = Progress(cursor: next, applied: Set(changes.map(\.seq)))
+        cache.markSynchronised(at: started)
     }
 }

@@ -22,8 +22,9 @@ public protocol KeyStore: WebhookStore {
 
     /// Writes a batch of usages, one row per key, never moving `last_used_at` backwards.
     func recordUsage(_ usage: [String: KeyUsage]) async throws
-    /// Ids of keys changed at or after `since` (the store's own clock) and the cursor for the next call.
-    func keysChanged(since: Timestamp?) async throws -> (keyIDs: [String], cursor: Timestamp)
+    /// Entries of the change feed written at or after `since` (the store's own clock), and the cursor for
+    /// the next call.
+    func keysChanged(since: Timestamp?) async throws -> (changes: [KeyChange], cursor: Timestamp)
 
     /// Releases connections.
     func close() async throws
@@ -85,5 +86,17 @@ public struct KeyLabelChange: Sendable, Equatable {
     public init(name: String? = nil, description: String?? = nil) {
         self.name = name
         self.description = description
+    }
+}
+
+/// One entry of the change feed: a key changed (renamed, revoked) and caches must drop it.
+public struct KeyChange: Sendable, Hashable {
+    /// The entry's own number, so that a poll reading it again can tell it was already applied.
+    public let seq: Int64
+    public let keyID: String
+
+    public init(seq: Int64, keyID: String) {
+        self.seq = seq
+        self.keyID = keyID
     }
 }

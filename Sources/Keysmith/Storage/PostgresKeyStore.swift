@@ -358,7 +358,7 @@ public final class PostgresKeyStore: KeyStore, Service {
         )
     }
 
-    public func keysChanged(since: Timestamp?) async throws -> (keyIDs: [String], cursor: Timestamp) {
+    public func keysChanged(since: Timestamp?) async throws -> (changes: [KeyChange], cursor: Timestamp) {
         guard let since = since?.milliseconds else {
             let row = try await query("SELECT \(unescaped: Self.now) AS now").first
             return ([], Timestamp(milliseconds: try row?["now"].decode(Int64.self) ?? Timestamp.now().milliseconds))
@@ -367,7 +367,7 @@ public final class PostgresKeyStore: KeyStore, Service {
         do {
             found = try await query(
                 """
-                SELECT \(unescaped: Self.now) AS now, array_remove(array_agg(DISTINCT key_id), NULL) AS ids
+                SELECT \(unescaped: Self.now) AS now, array_agg(seq) AS seqs, array_agg(key_id) AS ids
                 FROM key_changes WHERE changed_at >= \(since)
                 """
             )
@@ -375,7 +375,9 @@ public final class PostgresKeyStore: KeyStore, Service {
             return ([], Timestamp(milliseconds: since))  // not migrated yet, so no key exists to have changed
         }
         guard let row = found.first else { return ([], .now()) }
-        return (try row["ids"].decode([String]?.self) ?? [], Timestamp(milliseconds: try row["now"].decode(Int64.self)))
+        let seqs = try row["seqs"].decode([Int64]?.self) ?? []
+        let ids = try row["ids"].decode([String]?.self) ?? []
+        return (zip(seqs, ids).map(KeyChange.init), Timestamp(milliseconds: try row["now"].decode(Int64.self)))
     }
 
     // MARK: Rows

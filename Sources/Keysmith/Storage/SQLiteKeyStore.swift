@@ -224,11 +224,14 @@ public final class SQLiteKeyStore: KeyStore {
         }
     }
 
-    public func keysChanged(since: Timestamp?) async throws -> (keyIDs: [String], cursor: Timestamp) {
+    public func keysChanged(since: Timestamp?) async throws -> (changes: [KeyChange], cursor: Timestamp) {
         let now = Timestamp.now()
         guard let since else { return ([], now) }
-        let rows = try await reader.query("SELECT DISTINCT key_id FROM key_changes WHERE changed_at >= ?", [.timestamp(since)])
-        return (rows.compactMap { $0.column("key_id")?.string }, now)
+        let rows = try await reader.query("SELECT seq, key_id FROM key_changes WHERE changed_at >= ?", [.timestamp(since)])
+        let changes = rows.compactMap { row in
+            row.column("key_id")?.string.map { KeyChange(seq: Int64(row.column("seq")?.integer ?? 0), keyID: $0) }
+        }
+        return (changes, now)
     }
 
     // MARK: Rows
