@@ -2,8 +2,6 @@ import ArgumentParser
 import Foundation
 import Keysmith
 import Logging
-import NIOCore
-import NIOPosix
 
 @main
 struct KeysmithCommand: AsyncParsableCommand {
@@ -13,15 +11,6 @@ struct KeysmithCommand: AsyncParsableCommand {
         subcommands: [ServeCommand.self, WorkspaceCommand.self, KeysCommand.self, MigrateCommand.self],
         defaultSubcommand: ServeCommand.self
     )
-
-    /// Runs Swift concurrency on NIO's event loops before anything else starts, so a request is parsed,
-    /// handled and answered on the thread that owns its connection. Without this every request hops from
-    /// an event loop to the concurrency pool and back, and the two wake-ups cost more than authenticating
-    /// it (see "Performance" in the README). Must happen on the main thread, once, before the first task.
-    static func main() async {
-        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
-        await main(nil)
-    }
 }
 
 /// `--database`, shared by every command; `KEYSMITH_DATABASE` when not given.

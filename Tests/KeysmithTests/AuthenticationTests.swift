@@ -66,10 +66,21 @@ import Testing
     @Test(arguments: Backend.available)
     func whoamiReturnsTheCallersKeyAndWorkspaceForAnyScope(_ backend: Backend) async throws {
         try await withApp(backend) { client, ws in
-            let (created, readToken) = try await client.createKey(ws.adminToken, #"{"name": "reader", "scope": "read"}"#)
+            let expiry = Timestamp.now().adding(milliseconds: 3_600_000).description
+            let (created, readToken) = try await client.createKey(ws.adminToken, """
+                {"name": "reader \\"one\\"", "scope": "read", "description": "<ci>", "service_account_id": "svc-1", "expires_at": "\(expiry)"}
+                """)
             let (status, json, _) = try await client.call(.get, "/v1/auth/whoami", token: readToken, headers: [.userAgent: "keysmith-test/1.0"])
             #expect(status == .ok)
             #expect(json.keys == ["key", "workspace"])
+            // The same key object as every other endpoint's (its labels are written once, when cached).
+            let (_, shown, _) = try await client.call(.get, "/v1/api-keys/\(try #require(created["id"].string))", token: ws.adminToken)
+            #expect(json["key"].keys == shown.keys)
+            for field in ["id", "name", "description", "scope", "workspace_id", "service_account_id", "created_at", "created_by", "expires_at"] {
+                #expect(json["key"][field].string == shown[field].string && shown[field].string != nil, "\(field)")
+            }
+            #expect(json["key"]["is_expired"].bool == false)
+            #expect(json["key"]["revoked_at"].isNull)
             #expect(json["key"]["id"].string == created["id"].string)
             #expect(json["key"]["scope"].string == "read")
             #expect(json["key"]["last_used_user_agent"].string == "keysmith-test/1.0")

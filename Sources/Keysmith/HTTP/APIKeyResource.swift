@@ -14,22 +14,33 @@ struct APIKeyResource: JSONWritable, ResponseGenerator {
 
     func write(to json: inout JSONWriter) {
         json.object { json in
-            json.field("id", key.id)
-            json.field("name", key.name)
-            json.field("description", key.description)
-            json.field("scope", key.scope.rawValue)
-            json.field("workspace_id", key.workspaceID)
-            json.field("service_account_id", key.serviceAccountID)
-            json.field("created_at", key.createdAt)
-            json.field("created_by", key.createdBy)
-            json.field("expires_at", key.expiresAt)
-            json.field("is_expired", key.isExpired(at: now))
-            json.field("last_used_at", key.lastUsed?.at)
-            json.field("last_used_ip", key.lastUsed?.ip)
-            json.field("last_used_user_agent", key.lastUsed?.userAgent)
-            json.field("revoked_at", key.revokedAt)
+            Self.writeLabels(of: key, to: &json)
+            Self.writeState(of: key, lastUsed: key.lastUsed, now: now, to: &json)
             if let secret { json.field("secret", secret) }
         }
+    }
+
+    /// The members from `id` to `expires_at`: what cannot change while a key is cached, so `VerifiedKey`
+    /// writes them once.
+    static func writeLabels(of key: APIKey, to json: inout JSONWriter) {
+        json.field("id", key.id)
+        json.field("name", key.name)
+        json.field("description", key.description)
+        json.field("scope", key.scope.rawValue)
+        json.field("workspace_id", key.workspaceID)
+        json.field("service_account_id", key.serviceAccountID)
+        json.field("created_at", key.createdAt)
+        json.field("created_by", key.createdBy)
+        json.field("expires_at", key.expiresAt)
+    }
+
+    /// The members from `is_expired` to `revoked_at`: what depends on the time and the last use.
+    static func writeState(of key: APIKey, lastUsed: KeyUsage?, now: Timestamp, to json: inout JSONWriter) {
+        json.field("is_expired", key.isExpired(at: now))
+        json.field("last_used_at", lastUsed?.at)
+        json.field("last_used_ip", lastUsed?.ip)
+        json.field("last_used_user_agent", lastUsed?.userAgent)
+        json.field("revoked_at", key.revokedAt)
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {

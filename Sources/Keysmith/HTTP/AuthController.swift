@@ -7,27 +7,26 @@ final class AuthController: Sendable {
     typealias Context = KeysmithRequestContext
 
     struct WhoAmI: ResponseGenerator {
-        let key: APIKeyResource
-        let workspace: Workspace
+        let caller: VerifiedKey
+        let use: KeyUsage?
+        /// `{"id":...,"name":...}`, written once per workspace.
+        let workspace: [UInt8]
 
         func response(from request: Request, context: some RequestContext) throws -> Response {
             JSONWriter.response { json in
                 json.object { json in
                     json.key("key")
-                    key.write(to: &json)
+                    caller.writeJSON(lastUsed: use ?? caller.key.lastUsed, now: use?.at ?? .now(), to: &json)
                     json.key("workspace")
-                    json.object { json in
-                        json.field("id", workspace.id)
-                        json.field("name", workspace.name)
-                    }
+                    json.value(workspace)
                 }
             }
         }
     }
 
     let store: any KeyStore
-    /// Workspaces by id; they are never renamed or deleted, so entries never go stale.
-    private let workspaces = Mutex<[String: Workspace]>([:])
+    /// Workspaces by id, as JSON; they are never renamed or deleted, so entries never go stale.
+    private let workspaces = Mutex<[String: [UInt8]]>([:])
 
     init(store: any KeyStore) {
         self.store = store
@@ -38,17 +37,23 @@ final class AuthController: Sendable {
     }
 
     @Sendable func whoami(_ request: Request, context: Context) async throws -> WhoAmI {
-        // The caller's `last_used_*` already describe this request (see `BearerAuthenticator`).
-        let key = try context.requireCaller()
+        // The caller's last use is this request (see `BearerAuthenticator`).
+        guard let caller = context.verifiedCaller else { throw APIError.unauthorized }
+        let workspaceID = caller.key.workspaceID
         // Synchronous when cached, as it nearly always is: no suspension on the path the benchmark times.
-        let cached = workspaces.withLock { $0[key.workspaceID] }
-        let workspace = if let cached { cached } else { try await loadWorkspace(id: key.workspaceID) }
-        return WhoAmI(key: APIKeyResource(key), workspace: workspace)
+        let cached = workspaces.withLock { $0[workspaceID] }
+        let workspace = if let cached { cached } else { try await loadWorkspace(id: workspaceID) }
+        return WhoAmI(caller: caller, use: context.callerUse, workspace: workspace)
     }
 
-    private func loadWorkspace(id: String) async throws -> Workspace {
+    private func loadWorkspace(id: String) async throws -> [UInt8] {
         guard let workspace = try await store.workspace(id: id) else { throw APIError.unauthorized }
-        workspaces.withLock { $0[id] = workspace }
-        return workspace
+        var json = JSONWriter(capacity: 128)
+        json.object { json in
+            json.field("id", workspace.id)
+            json.field("name", workspace.name)
+        }
+        workspaces.withLock { $0[id] = json.bytes }
+        return json.bytes
     }
 }

@@ -1,13 +1,5 @@
 import Synchronization
 
-/// A key as the cache holds it: one shared, immutable reference, so a lookup and every copy of a request
-/// context retain one object instead of each of the key's strings.
-public final class VerifiedKey: Sendable {
-    public let key: APIKey
-
-    init(_ key: APIKey) { self.key = key }
-}
-
 /// Verified keys kept in memory so that authentication does not query the database on every request.
 ///
 /// Entries are dropped when this process changes a key and when `KeyChangeWatcher` sees another process
