@@ -72,4 +72,16 @@ import Testing
         #expect(Timestamp(iso8601: "2024-03-01T12:00:00+02:00")?.milliseconds == 1_709_287_200_000)
         #expect(Timestamp(iso8601: "yesterday") == nil)
     }
+
+    @Test func timestampsAreFormattedAsFoundationFormatsThem() {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        var generator = SystemRandomNumberGenerator()
+        let edges: [Int64] = [0, 1, 999, 86_399_999, 951_782_400_000, 4_107_542_399_999, 253_402_300_799_999]
+        for milliseconds in edges + (0..<2000).map({ _ in Int64.random(in: 0...253_402_300_799_999, using: &generator) }) {
+            let timestamp = Timestamp(milliseconds: milliseconds)
+            #expect(timestamp.description == formatter.string(from: timestamp.date), "\(milliseconds)")
+            #expect(Timestamp(iso8601: timestamp.description) == timestamp, "\(milliseconds)")
+        }
+    }
 }

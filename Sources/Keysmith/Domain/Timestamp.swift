@@ -9,7 +9,10 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     public init(milliseconds: Int64) { self.milliseconds = milliseconds }
 
     public init(_ date: Date) {
-        self.milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        // Through tenths of a millisecond first: a parsed `.999` is 0.99899999... as a Double, and a plain
+        // floor would make it `.998`. A Date is exact to far better than 0.05 ms up to the year 9999.
+        let tenths = Int64((date.timeIntervalSince1970 * 10_000).rounded())
+        self.milliseconds = tenths.floorDivided(by: 10).0
     }
 
     public static func now() -> Timestamp { Timestamp(Date()) }
@@ -32,23 +35,16 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let (days, msOfDay) = milliseconds.floorDivided(by: 86_400_000)
         let (year, month, day) = Self.civil(fromDays: days)
         let seconds = msOfDay / 1000
-        func digits(_ value: Int64, _ width: Int) {
-            var divisor: Int64 = 1
-            for _ in 1..<width { divisor *= 10 }
-            var rest = max(0, value)
-            while divisor > 0 {
-                bytes.append(UInt8(ascii: "0") + UInt8(rest / divisor % 10))
-                rest %= divisor
-                divisor /= 10
-            }
-        }
-        digits(year, 4); bytes.append(UInt8(ascii: "-"))
-        digits(month, 2); bytes.append(UInt8(ascii: "-"))
-        digits(day, 2); bytes.append(UInt8(ascii: "T"))
-        digits(seconds / 3600, 2); bytes.append(UInt8(ascii: ":"))
-        digits(seconds / 60 % 60, 2); bytes.append(UInt8(ascii: ":"))
-        digits(seconds % 60, 2); bytes.append(UInt8(ascii: "."))
-        digits(msOfDay % 1000, 3); bytes.append(UInt8(ascii: "Z"))
+        func digit(_ value: Int64) { bytes.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: value)) }
+        func twoDigits(_ value: Int64) { digit(value / 10); digit(value % 10) }
+        let fourDigitYear = max(0, year) % 10_000
+        twoDigits(fourDigitYear / 100); twoDigits(fourDigitYear % 100); bytes.append(UInt8(ascii: "-"))
+        twoDigits(month); bytes.append(UInt8(ascii: "-"))
+        twoDigits(day); bytes.append(UInt8(ascii: "T"))
+        twoDigits(seconds / 3600); bytes.append(UInt8(ascii: ":"))
+        twoDigits(seconds / 60 % 60); bytes.append(UInt8(ascii: ":"))
+        twoDigits(seconds % 60); bytes.append(UInt8(ascii: "."))
+        digit(msOfDay % 1000 / 100); twoDigits(msOfDay % 100); bytes.append(UInt8(ascii: "Z"))
     }
 
     /// Parses ISO 8601 date-times with or without fractional seconds, with `Z` or an offset.

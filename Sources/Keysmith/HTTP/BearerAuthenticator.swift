@@ -56,10 +56,11 @@ struct BearerAuthenticator: RouterMiddleware {
 
     /// The token of `Bearer <token>`, the scheme in any case (RFC 9110), read from the header's bytes.
     static func bearerToken(_ header: UnsafeBufferPointer<UInt8>) -> APIKeyToken? {
-        let scheme = "bearer ".utf8
-        guard header.count > scheme.count,
-              zip(header, scheme).allSatisfy({ $0 | 0x20 == $1 })  // ASCII case folding; ' ' | 0x20 == ' '
+        let scheme: StaticString = "bearer "
+        let length = scheme.utf8CodeUnitCount
+        guard header.count > length,
+              (0..<length).allSatisfy({ header[$0] | 0x20 == scheme.utf8Start[$0] })  // ASCII case folding; ' ' | 0x20 == ' '
         else { return nil }
-        return APIKeyToken.parse(UnsafeBufferPointer(rebasing: header[scheme.count...]))
+        return APIKeyToken.parse(UnsafeBufferPointer(rebasing: header[length...]))
     }
 }
