@@ -81,7 +81,7 @@ run() {  # run PATH [header] -> requests/second
     for port in "${ports[@]}"; do
       refuse_errors "$work/wrk-$port.txt"
       rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk-$port.txt")
-      total=$(python3 -c "print($total + $rps)")
+      total=$(python3 -c "print(round($total + $rps, 2))")
     done
     echo "$total"
   else
