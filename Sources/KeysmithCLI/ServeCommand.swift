@@ -25,7 +25,7 @@ struct ServeCommand: AsyncParsableCommand {
     var trustForwardedFor = ProcessInfo.processInfo.environment["KEYSMITH_TRUST_FORWARDED_FOR"] == "1"
 
     @Option(help: "File holding the key that seals webhook secrets (created if missing). Env: KEYSMITH_ENCRYPTION_KEY_FILE; KEYSMITH_ENCRYPTION_KEY gives the key itself.")
-    var encryptionKeyFile: String? = ProcessInfo.processInfo.environment["KEYSMITH_ENCRYPTION_KEY_FILE"]
+    var encryptionKeyFile: String?
 
     @Option(help: "trace, debug, info, notice, warning, error or critical. Env: KEYSMITH_LOG_LEVEL.")
     var logLevel: String = ProcessInfo.processInfo.environment["KEYSMITH_LOG_LEVEL"] ?? "info"
@@ -47,7 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.secretPrefix = secretPrefix
         options.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         options.allowPrivateWebhookTargets = allowPrivateWebhookTargets
-        options.encryptionKeyFile = encryptionKeyFile
+        options.encryptionKeyFile = encryptionKeyFile ?? ProcessInfo.processInfo.environment["KEYSMITH_ENCRYPTION_KEY_FILE"]
         options.trustForwardedFor = trustForwardedFor
         let logger = CommandLogging.logger(level: options.logLevel)
 

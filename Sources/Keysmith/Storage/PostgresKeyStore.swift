@@ -141,6 +141,7 @@ public final class PostgresKeyStore: KeyStore, Service {
     }
 
     /// A transaction, once begun, runs to its end even if the caller is cancelled (see `available`).
+    @discardableResult
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         try await available { [client, logger] in
             try await client.withTransaction(logger: logger) { connection in try await body(connection) }
