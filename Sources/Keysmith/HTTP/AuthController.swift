@@ -8,7 +8,7 @@ final class AuthController: Sendable {
 
     struct WhoAmI: ResponseGenerator {
         let caller: VerifiedKey
-        let use: KeyUsage?
+        let use: KeyUsage
         /// `{"id":...,"name":...}`, written once per workspace.
         let workspace: [UInt8]
 
@@ -16,9 +16,9 @@ final class AuthController: Sendable {
             JSONWriter.response { json in
                 json.object { json in
                     json.key("key")
-                    caller.writeJSON(lastUsed: use ?? caller.key.lastUsed, now: use?.at ?? .now(), to: &json)
+                    caller.writeJSON(lastUsed: use, now: use.at, to: &json)
                     json.key("workspace")
-                    json.value(workspace)
+                    json.raw(workspace)
                 }
             }
         }
@@ -38,22 +38,23 @@ final class AuthController: Sendable {
 
     @Sendable func whoami(_ request: Request, context: Context) async throws -> WhoAmI {
         // The caller's last use is this request (see `BearerAuthenticator`).
-        guard let caller = context.verifiedCaller else { throw APIError.unauthorized }
+        guard let caller = context.verifiedCaller, let use = context.callerUse else { throw APIError.unauthorized }
         let workspaceID = caller.key.workspaceID
         // Synchronous when cached, as it nearly always is: no suspension on the path the benchmark times.
         let cached = workspaces.withLock { $0[workspaceID] }
         let workspace = if let cached { cached } else { try await loadWorkspace(id: workspaceID) }
-        return WhoAmI(caller: caller, use: context.callerUse, workspace: workspace)
+        return WhoAmI(caller: caller, use: use, workspace: workspace)
     }
 
     private func loadWorkspace(id: String) async throws -> [UInt8] {
         guard let workspace = try await store.workspace(id: id) else { throw APIError.unauthorized }
-        var json = JSONWriter(capacity: 128)
-        json.object { json in
+        var writer = JSONWriter(capacity: 128)
+        writer.object { json in
             json.field("id", workspace.id)
             json.field("name", workspace.name)
         }
-        workspaces.withLock { $0[id] = json.bytes }
-        return json.bytes
+        let json = writer.bytes
+        workspaces.withLock { $0[id] = json }
+        return json
     }
 }

@@ -20,7 +20,7 @@ struct BearerAuthenticator: RouterMiddleware {
         else { throw APIError.unauthorized }
         // The cache hit is synchronous: no suspension on the common path.
         var found = cache.cachedKey(id: token.keyID)
-        if found == nil { found = try await cache.key(id: token.keyID) }
+        if found == nil { found = try await cache.load(id: token.keyID) }
         guard let verified = found, verified.key.secretHash.matches(secret: token.secret) else { throw APIError.unauthorized }
 
         let now = Timestamp.now()

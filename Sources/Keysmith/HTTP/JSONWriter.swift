@@ -63,20 +63,15 @@ struct JSONWriter {
 
     mutating func null() { raw("null") }
 
-    /// Members of an object written earlier by `members(_:)`, copied in as they are.
-    mutating func members(_ rendered: [UInt8]) {
+    /// JSON written earlier, copied in as it is: a value after `key(_:)`, or members inside `object(_:)`
+    /// (see `renderedMembers(_:)`).
+    mutating func raw(_ rendered: [UInt8]) {
         separate()
         bytes.append(contentsOf: rendered)
     }
 
-    /// A value written earlier (by `text`, or a writer's bytes), copied in as it is.
-    mutating func value(_ rendered: [UInt8]) {
-        separate()
-        bytes.append(contentsOf: rendered)
-    }
-
-    /// Writes members of an object without its braces, for `members(_:)` to copy into objects later.
-    static func members(_ body: (inout JSONWriter) -> Void) -> [UInt8] {
+    /// Writes members of an object without its braces, for `raw(_:)` to copy into objects later.
+    static func renderedMembers(_ body: (inout JSONWriter) -> Void) -> [UInt8] {
         var writer = JSONWriter(capacity: 512)
         writer.object(body)
         return Array(writer.bytes.dropFirst().dropLast())

@@ -36,6 +36,12 @@ public final class KeyCache: Sendable {
     /// The key with this id, from memory when fresh, else from the store.
     public func key(id: String) async throws -> VerifiedKey? {
         if let cached = cachedKey(id: id) { return cached }
+        return try await load(id: id)
+    }
+
+    /// The key with this id from the store, kept unless an invalidation raced with the read: the miss
+    /// path, for a caller that has just looked in memory itself.
+    func load(id: String) async throws -> VerifiedKey? {
         let generation = state.withLock { $0.generation }
         guard let found = try await store.key(id: id) else { return nil }
         let key = VerifiedKey(found)

@@ -9,13 +9,13 @@ public final class VerifiedKey: Sendable {
 
     init(_ key: APIKey) {
         self.key = key
-        self.labelsJSON = JSONWriter.members { APIKeyResource.writeLabels(of: key, to: &$0) }
+        self.labelsJSON = JSONWriter.renderedMembers { APIKeyResource.writeLabels(of: key, to: &$0) }
     }
 
     /// The key object (seed 001), with this request's use as its last use.
-    func writeJSON(lastUsed: KeyUsage?, now: Timestamp, to json: inout JSONWriter) {
+    func writeJSON(lastUsed: KeyUsage, now: Timestamp, to json: inout JSONWriter) {
         json.object { json in
-            json.members(labelsJSON)
+            json.raw(labelsJSON)
             APIKeyResource.writeState(of: key, lastUsed: lastUsed, now: now, to: &json)
         }
     }
