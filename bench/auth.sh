@@ -5,7 +5,9 @@
 # GET /v1/auth/whoami (a valid key from the middle of the set) back to back for --rounds rounds, with the
 # same threads, connections and duration, the order swapped every round. Prints the median requests/second
 # of each, the ratio of those medians, and the median of the rounds' own ratios (each round's two runs see
-# the same machine, so that figure is the least disturbed by a neighbour's load). With --instances N > 1 (PostgreSQL only)
+# the same machine, so that figure is the least disturbed by a neighbour's load). It also prints the servers'
+# CPU time per request (user + system, from /proc), which depends less than requests/second on how the
+# scheduler shares the cores between wrk and the server. With --instances N > 1 (PostgreSQL only)
 # it starts N servers on one database and runs one wrk per server, each with an equal share of the
 # connections, summing their figures.
 set -euo pipefail
@@ -66,30 +68,35 @@ refuse_errors() {
   if grep -qE "Non-2xx|Socket errors" "$1"; then echo "wrk saw errors:" >&2; cat "$1" >&2; exit 1; fi
 }
 
-run() {  # run PATH [header] -> requests/second
+# CPU time the servers have used so far, in clock ticks (utime + stime of /proc/PID/stat).
+server_ticks() { for pid in "${pids[@]}"; do awk '{print $14 + $15}' "/proc/$pid/stat"; done | awk '{t += $1} END {print t}'; }
+ticks_per_second=$(getconf CLK_TCK)
+
+run() {  # run PATH [header] -> "requests/second  server-CPU-microseconds/request"
   local path=$1 header=${2:-}
   local args=(-t"$threads" -c"$connections" -d"$duration" --latency)
   [ -n "$header" ] && args+=(-H "$header")
+  local before; before=$(server_ticks)
   if [ "$instances" -gt 1 ]; then
     # wrk takes one URL; give each instance an equal share of the time and connections instead.
-    local total=0 loaders=()
+    local loaders=()
     for port in "${ports[@]}"; do
       wrk -t1 -c$((connections / instances)) -d"$duration" ${header:+-H "$header"} "http://127.0.0.1:$port$path" >"$work/wrk-$port.txt" &
       loaders+=($!)
     done
     wait "${loaders[@]}"
-    for port in "${ports[@]}"; do
-      refuse_errors "$work/wrk-$port.txt"
-      rps=$(awk '/Requests\/sec/ {print $2}' "$work/wrk-$port.txt")
-      total=$(python3 -c "print(round($total + $rps, 2))")
-    done
-    echo "$total"
+    : >"$work/wrk.txt"
+    for port in "${ports[@]}"; do refuse_errors "$work/wrk-$port.txt"; cat "$work/wrk-$port.txt" >>"$work/wrk.txt"; done
   else
     wrk "${args[@]}" "http://127.0.0.1:${ports[0]}$path" >"$work/wrk.txt"
     refuse_errors "$work/wrk.txt"
     grep -E "Requests/sec|^ +50%|^ +99%" "$work/wrk.txt" | sed 's/^/    /' >&2
-    awk '/Requests\/sec/ {print $2}' "$work/wrk.txt"
   fi
+  local after; after=$(server_ticks)
+  # Sums over the instances' wrk reports (one report with one instance).
+  awk -v ticks=$((after - before)) -v hz="$ticks_per_second" '
+    /Requests\/sec/ {rps += $2}  / requests in / {requests += $1}
+    END {printf "%.2f %.1f\n", rps, ticks / hz * 1e6 / requests}' "$work/wrk.txt"
 }
 
 # Warm up (caches, connections, the CPU governor).
@@ -99,7 +106,7 @@ status=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token
 [ "$status" = 200 ] || { echo "whoami returned $status" >&2; exit 1; }
 
 # Both endpoints in every round, the order swapped each round, so that both see the same machine.
-healths=() whoamis=() ratios=()
+healths=() whoamis=() ratios=() health_cpus=() whoami_cpus=() cpu_ratios=()
 for round in $(seq 1 "$rounds"); do
   if [ $((round % 2)) = 1 ]; then
     echo "round $round: GET /healthz, then GET /v1/auth/whoami" >&2
@@ -108,8 +115,11 @@ for round in $(seq 1 "$rounds"); do
     echo "round $round: GET /v1/auth/whoami, then GET /healthz" >&2
     whoami=$(run /v1/auth/whoami "Authorization: Bearer $token"); health=$(run /healthz)
   fi
-  healths+=("$health") whoamis+=("$whoami")
+  read -r health health_cpu <<<"$health"
+  read -r whoami whoami_cpu <<<"$whoami"
+  healths+=("$health") whoamis+=("$whoami") health_cpus+=("$health_cpu") whoami_cpus+=("$whoami_cpu")
   ratios+=("$(python3 -c "print(round($whoami / $health, 3))")")
+  cpu_ratios+=("$(python3 -c "print(round($health_cpu / $whoami_cpu, 3))")")
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 health=$(median "${healths[@]}")
@@ -121,3 +131,7 @@ printf 'GET /healthz          %10.0f req/s (median of: %s)\n' "$health" "${healt
 printf 'GET /v1/auth/whoami   %10.0f req/s (median of: %s)\n' "$whoami" "${whoamis[*]}"
 python3 -c "print('ratio of the medians  %10.3f' % ($whoami / $health))"
 printf 'ratio per round       %10.3f (median of: %s)\n' "$(median "${ratios[@]}")" "${ratios[*]}"
+printf 'server CPU per request: GET /healthz %.1f us, GET /v1/auth/whoami %.1f us (medians)\n' \
+  "$(median "${health_cpus[@]}")" "$(median "${whoami_cpus[@]}")"
+printf 'CPU ratio per round   %10.3f (healthz / whoami CPU per request; median of: %s)\n' \
+  "$(median "${cpu_ratios[@]}")" "${cpu_ratios[*]}"
