@@ -125,8 +125,9 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? 
 health=$(median "${healths[@]}")
 whoami=$(median "${whoamis[@]}")
 
-printf 'backend=%s instances=%s keys=%s wrk: %s threads, %s connections, %s per run, %s rounds\n' \
-  "$backend" "$instances" "$keys" "$threads" "$connections" "$duration" "$rounds"
+loaders=$([ "$instances" -gt 1 ] && echo "1 thread per instance" || echo "$threads threads")
+printf 'backend=%s instances=%s keys=%s wrk: %s, %s connections, %s per run, %s rounds\n' \
+  "$backend" "$instances" "$keys" "$loaders" "$connections" "$duration" "$rounds"
 printf 'GET /healthz          %10.0f req/s (median of: %s)\n' "$health" "${healths[*]}"
 printf 'GET /v1/auth/whoami   %10.0f req/s (median of: %s)\n' "$whoami" "${whoamis[*]}"
 python3 -c "print('ratio of the medians  %10.3f' % ($whoami / $health))"
