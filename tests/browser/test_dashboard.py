@@ -9,8 +9,8 @@ import re
 import time
 
 import pytest
-from conftest import Dashboard
-from selenium.common.exceptions import NoAlertPresentException
+from conftest import Dashboard, _is_script_problem
+from selenium.common.exceptions import NoAlertPresentException, TimeoutException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.actions.action_builder import ActionBuilder
 from selenium.webdriver.common.by import By
@@ -439,6 +439,51 @@ def test_search_is_debounced_partial_and_case_insensitive(dash, keysmith, unique
     dash.by_id("clear-filters").click()
     dash.wait(lambda d: dash.shown(search="", filters="") and len(dash.rows()) > 0)
     assert dash.by_id("key-search").get_attribute("value") == ""
+
+
+def test_search_for_a_two_word_name(driver, private_keysmith):
+    """Typing `Production Server` lists exactly that key. The page sends the space as `+` (URLSearchParams),
+    which the server must read as a space (application/x-www-form-urlencoded), as it does `%20`."""
+    api, _ = private_keysmith  # a workspace of its own: no other test's "Production Server" keys
+    page = Dashboard(driver, api)
+    server_key = api.create_key("Production Server")
+    backup_key = api.create_key("Production Backup")
+    staging_key = api.create_key("Staging Server")
+    page.sign_in()
+    assert len(page.rows()) == 4  # the admin key and the three
+
+    page.d.execute_script("performance.clearResourceTimings()")
+    page.search("Production Server")
+    try:
+        page.wait(lambda d: page.shown(search="Production Server") and page.row_ids() == [server_key["id"]],
+                  "search result never became the one key")
+    except TimeoutException:
+        sent = page.d.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('search='))")
+        by_api = {
+            encoding: [k["name"] for k in api.http.get(
+                api.url(f"/v1/api-keys?search={encoding}"), timeout=15,
+                headers={"Authorization": f"Bearer {api.admin_key}"}).json().get("data", [])]
+            for encoding in ("Production+Server", "Production%20Server")
+        }
+        raise AssertionError(
+            f"searching the dashboard for 'Production Server' listed {[r['name'] for r in page.rows()]}, "
+            f"expected only 'Production Server'. The page asked for {sent}; the API answers "
+            f"?search=Production+Server with {by_api['Production+Server']} and "
+            f"?search=Production%20Server with {by_api['Production%20Server']}") from None
+    assert page.summary() == "1–1 of 1"
+    assert [r["name"] for r in page.rows()] == ["Production Server"]
+    # The request really carried the `+` form.
+    sent = page.d.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes('search='))")
+    assert sent and all("search=Production+Server" in n for n in sent), sent
+
+    # One word still matches both of its keys; the other word of the name, the two keys that have it.
+    page.search_and_wait("Production", [backup_key["id"], server_key["id"]])  # newest first
+    page.search_and_wait("Server", [staging_key["id"], server_key["id"]])
+
+    problems = [e["message"] for e in page.console_errors() if _is_script_problem(e["message"])]
+    assert problems == [], f"browser console reported script errors / CSP violations: {problems}"
 
 
 def test_pagination_with_total(dash, keysmith, unique):
