@@ -88,12 +88,15 @@ class KeysmithServer:
         return [self.binary, "serve", "--database", self.database, "--host", "127.0.0.1", "--port", str(self.port)]
 
     def start(self) -> "KeysmithServer":
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KEYSMITH_")}
+        # No KEYSMITH_* setting of the caller's reaches the server, but the shared encryption key (conftest.py):
+        # instances on one database need the same one, and PostgreSQL needs it given explicitly.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KEYSMITH_") or k == "KEYSMITH_ENCRYPTION_KEY"}
         self._out = open(self.stdout_path, "wb")
         self._err = open(self.stderr_path, "wb")
         self.started_at = time.monotonic()
+        # In the log folder, so that nothing the server writes beside itself lands in the repository.
         self.process = subprocess.Popen(self.command, stdout=self._out, stderr=self._err, env=env,
-                                        stdin=subprocess.DEVNULL)
+                                        stdin=subprocess.DEVNULL, cwd=self.stdout_path.parent)
         LIVE_SERVERS.append(self)
         return self
 
