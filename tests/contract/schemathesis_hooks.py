@@ -1,0 +1,71 @@
+"""Schemathesis hooks for the contract run (loaded through SCHEMATHESIS_HOOKS by fuzz_in_sandbox.py).
+
+Two, each as small as possible:
+
+1. Webhook URLs point at `example.com`: in a positive case, the host (with any port) of `url` is replaced
+   by `example.com` before it is sent; scheme, path and query stay as generated. Inside the sandbox (a
+   network namespace with nothing but loopback), `example.com` resolves through a private /etc/hosts to
+   a public address bound to the namespace's loopback, so registration succeeds and deliveries reach
+   nothing: no packet leaves the machine. Every other name fails to resolve there, so the server
+   refuses it (400) as it must, and negative cases are sent as generated.
+
+2. `expires_at` must be in the future, which no schema can say: a positive case whose `expires_at` (or
+   `expiresAt`) has passed is moved to the year 2096 (a leap year, so 29 February stays valid) before
+   it is sent. Negative cases are sent as generated.
+
+3. The run must not revoke the key it authenticates with: DELETE of that one id is sent for an id that
+   does not exist instead (404, as documented). Every other DELETE, including of admin keys that the run
+   created, goes through.
+"""
+
+import os
+import re
+from datetime import datetime, timedelta, timezone
+
+import schemathesis
+
+ADMIN_KEY_ID = os.environ["KEYSMITH_FUZZ_ADMIN_KEY_ID"]
+ABSENT_KEY_ID = "zzzzzzzzzzzzzz"
+
+MAX_URL_BYTES = 2048
+AUTHORITY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*")
+
+
+def _sandbox_url(url):
+    if not isinstance(url, str) or not AUTHORITY.match(url):
+        return url
+    url = AUTHORITY.sub(lambda m: m.group(1) + "example.com", url, count=1)
+    while len(url.encode()) > MAX_URL_BYTES:  # the longer host must not push a boundary case over the limit
+        url = url[:-1]
+        url = re.sub(r"%[0-9A-Fa-f]?$", "", url)
+    return url
+
+
+def _future(value):
+    """The same date-time in 2096 when it has passed (or is within a day of now); else unchanged."""
+    if not isinstance(value, str) or len(value) < 4 or not value[:4].isdigit():
+        return value
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        return value
+    if moment > datetime.now(timezone.utc) + timedelta(days=1):
+        return value
+    return "2096" + value[4:]
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    positive = case.meta is not None and case.meta.generation.mode.is_positive
+    if positive and case.operation.path.startswith("/v1/webhooks") and isinstance(case.body, dict) and "url" in case.body:
+        case.body["url"] = _sandbox_url(case.body["url"])
+    if (case.method.upper() == "POST" and case.operation.path == "/v1/api-keys" and isinstance(case.body, dict)
+            and positive):
+        for field in ("expires_at", "expiresAt"):
+            if field in case.body:
+                case.body[field] = _future(case.body[field])
+    if (case.method.upper() == "DELETE" and case.operation.path == "/v1/api-keys/{id}"
+            and (case.path_parameters or {}).get("id") == ADMIN_KEY_ID):
+        case.path_parameters["id"] = ABSENT_KEY_ID
