@@ -51,6 +51,7 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "Optional ISO 8601 expiry, in the future.") var expiresAt: String?
         @Flag(help: "Print one JSON object with the key and its secret.") var json = false
         @OptionGroup var database: DatabaseOptions
+        @OptionGroup var prefix: SecretPrefixOption
 
         func run() async throws {
             var request: KeyIssuer.Request
@@ -61,11 +62,11 @@ struct KeysCommand: AsyncParsableCommand {
                     createdBy: "cli"
                 )
             } catch { throw ValidationError(error.message) }
-            let workspace = workspace
+            let (workspace, secretPrefix) = (workspace, prefix.secretPrefix)
             let (key, token) = try await database.location.withStore(logger: CommandLogging.logger()) { [request] store in
                 var request = request
                 request.workspaceID = try await resolveWorkspace(workspace, in: store).id
-                return try await KeyIssuer(store: store).issue(request)
+                return try await KeyIssuer(store: store, secretPrefix: secretPrefix).issue(request)
             }
             if json {
                 var object = summary(of: key)
@@ -87,7 +88,7 @@ struct KeysCommand: AsyncParsableCommand {
             let id = id
             let revoked = try await database.location.withStore(logger: CommandLogging.logger()) { store -> APIKey? in
                 guard let key = try await store.key(id: id) else { return nil }
-                return try await store.revokeKey(id: id, workspaceID: key.workspaceID, at: .now())
+                return try await store.revokeKey(id: id, workspaceID: key.workspaceID, at: .now(), allowingLastAdmin: true)  // the operator's recovery tool
             }
             guard let revoked else { throw ValidationError("no active key with id '\(id)'") }
             print("Revoked key \(revoked.id) (\(revoked.name)) at \(revoked.revokedAt?.description ?? "")")

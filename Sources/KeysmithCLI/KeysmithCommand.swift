@@ -21,6 +21,18 @@ struct DatabaseOptions: ParsableArguments {
     var location: StoreLocation { StoreLocation(database) }
 }
 
+/// `--secret-prefix`, shared by every command that issues keys; `KEYSMITH_SECRET_PREFIX` when not given.
+struct SecretPrefixOption: ParsableArguments {
+    @Option(help: "Prefix of every new secret, for secret scanners. Env: KEYSMITH_SECRET_PREFIX.")
+    var secretPrefix: String = ProcessInfo.processInfo.environment["KEYSMITH_SECRET_PREFIX"] ?? "ks_"
+
+    func validate() throws {
+        guard KeyIssuer.isValidPrefix(secretPrefix) else {
+            throw ValidationError("--secret-prefix must be 2 to 16 lowercase letters or digits ending in '_', such as ks_")
+        }
+    }
+}
+
 enum CommandLogging {
     static func logger(level: Logger.Level = .warning) -> Logger {
         var logger = Logger(label: "keysmith")

@@ -15,14 +15,25 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
-    @Option(help: "Prefix of every new secret, for secret scanners. Env: KEYSMITH_SECRET_PREFIX.")
-    var secretPrefix: String = ProcessInfo.processInfo.environment["KEYSMITH_SECRET_PREFIX"] ?? "ks_"
+    @OptionGroup var prefix: SecretPrefixOption
 
     @Flag(help: "Allow webhooks to loopback and private addresses (development only). Env: KEYSMITH_ALLOW_PRIVATE_WEBHOOK_TARGETS=1.")
     var allowPrivateWebhookTargets = ProcessInfo.processInfo.environment["KEYSMITH_ALLOW_PRIVATE_WEBHOOK_TARGETS"] == "1"
 
-    @Flag(help: "Behind a reverse proxy: record the client address from X-Forwarded-For. Env: KEYSMITH_TRUST_FORWARDED_FOR=1.")
-    var trustForwardedFor = ProcessInfo.processInfo.environment["KEYSMITH_TRUST_FORWARDED_FOR"] == "1"
+    @Option(name: .customLong("trusted-proxy"), help: ArgumentHelp(
+        "A proxy address or CIDR whose X-Forwarded-For gives the client address (repeatable). Env: KEYSMITH_TRUSTED_PROXIES, comma-separated.",
+        valueName: "CIDR"))
+    var trustedProxies: [String] = (ProcessInfo.processInfo.environment["KEYSMITH_TRUSTED_PROXIES"] ?? "")
+        .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+
+    @Option(help: "Seconds after which a connection with no request in progress is closed. Env: KEYSMITH_IDLE_TIMEOUT.")
+    var idleTimeout: Int = ProcessInfo.processInfo.environment["KEYSMITH_IDLE_TIMEOUT"].flatMap(Int.init) ?? 30
+
+    @Option(help: "Connections served at once. Env: KEYSMITH_MAX_CONNECTIONS.")
+    var maxConnections: Int = ProcessInfo.processInfo.environment["KEYSMITH_MAX_CONNECTIONS"].flatMap(Int.init) ?? 1000
+
+    @Option(help: "Lookups of unknown key ids per client address per second before 429. Env: KEYSMITH_LOOKUP_BUDGET.")
+    var lookupBudget: Int = ProcessInfo.processInfo.environment["KEYSMITH_LOOKUP_BUDGET"].flatMap(Int.init) ?? 20
 
     @Option(help: "File holding the key that seals webhook secrets (created if missing). Env: KEYSMITH_ENCRYPTION_KEY_FILE; KEYSMITH_ENCRYPTION_KEY gives the key itself.")
     var encryptionKeyFile: String?
@@ -31,11 +42,14 @@ struct ServeCommand: AsyncParsableCommand {
     var logLevel: String = ProcessInfo.processInfo.environment["KEYSMITH_LOG_LEVEL"] ?? "info"
 
     func validate() throws {
-        guard KeyIssuer.isValidPrefix(secretPrefix) else {
-            throw ValidationError("--secret-prefix must be 2 to 16 lowercase letters or digits ending in '_', such as ks_")
-        }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
+        for proxy in trustedProxies where IPRange(proxy) == nil {
+            throw ValidationError("--trusted-proxy '\(proxy)' is not an IP address or CIDR block such as 10.0.0.0/8")
+        }
+        guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be from 1 to 3600 seconds") }
+        guard (1...100_000).contains(maxConnections) else { throw ValidationError("--max-connections must be from 1 to 100000") }
+        guard (1...100_000).contains(lookupBudget) else { throw ValidationError("--lookup-budget must be from 1 to 100000") }
     }
 
     func run() async throws {
@@ -44,19 +58,28 @@ struct ServeCommand: AsyncParsableCommand {
         options.host = host
         options.port = port
         options.database = database.database
-        options.secretPrefix = secretPrefix
+        options.secretPrefix = prefix.secretPrefix
         options.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         options.allowPrivateWebhookTargets = allowPrivateWebhookTargets
         options.encryptionKeyFile = encryptionKeyFile ?? ProcessInfo.processInfo.environment["KEYSMITH_ENCRYPTION_KEY_FILE"]
-        options.trustForwardedFor = trustForwardedFor
+        options.trustedProxies = TrustedProxies(trustedProxies.compactMap(IPRange.init))
+        options.idleTimeout = .seconds(idleTimeout)
+        options.maxConnections = maxConnections
+        options.lookupBudget = lookupBudget
         let logger = CommandLogging.logger(level: options.logLevel)
 
         let (store, services) = try await database.location.open(logger: logger)
-        let issuer = KeyIssuer(store: store, secretPrefix: secretPrefix)
-        let app = try buildApplication(options: options, store: store, storeServices: services, logger: logger) {
-            try await Self.bootstrapFirstWorkspace(issuer: issuer)
+        // The store is closed on every path: a start-up error must not leave connections to be torn down on deinit.
+        do {
+            let issuer = KeyIssuer(store: store, secretPrefix: options.secretPrefix)
+            let app = try buildApplication(options: options, store: store, storeServices: services, logger: logger) {
+                try await Self.bootstrapFirstWorkspace(issuer: issuer)
+            }
+            try await app.runService()
+        } catch {
+            try? await store.close()
+            throw error
         }
-        try await app.runService()
         try await store.close()
     }
 

@@ -13,13 +13,14 @@ struct WorkspaceCommand: AsyncParsableCommand {
 
         @Argument(help: "The workspace name.") var name: String
         @OptionGroup var database: DatabaseOptions
+        @OptionGroup var prefix: SecretPrefixOption
         @Flag(help: "Print one JSON object: workspace_id, workspace_name, key_id, secret.") var json = false
 
         func run() async throws {
-            let name = name
+            let (name, secretPrefix) = (name, prefix.secretPrefix)
             let (workspace, key, token) = try await database.location.withStore(logger: CommandLogging.logger()) { store in
                 do {
-                    return try await KeyIssuer(store: store).createWorkspace(named: name)
+                    return try await KeyIssuer(store: store, secretPrefix: secretPrefix).createWorkspace(named: name)
                 } catch KeyStoreError.duplicateWorkspaceName {
                     throw ValidationError("a workspace named '\(name)' already exists")
                 } catch let error as APIError {

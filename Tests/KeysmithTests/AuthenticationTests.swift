@@ -139,7 +139,8 @@ import Testing
     @Test(arguments: Backend.available)
     func aKeyThatRevokesItselfIsRefusedAfterwards(_ backend: Backend) async throws {
         try await withApp(backend) { client, ws in
-            let (status, json, _) = try await client.call(.delete, "/v1/api-keys/\(ws.adminKeyID)", token: ws.adminToken)
+            // It is the workspace's last admin key, so revoking it needs `force`.
+            let (status, json, _) = try await client.call(.delete, "/v1/api-keys/\(ws.adminKeyID)?force=true", token: ws.adminToken)
             #expect(status == .ok && json["revoked_at"].string != nil)
             let (after, _, _) = try await client.call(.get, "/v1/api-keys", token: ws.adminToken)
             #expect(after == .unauthorized)
@@ -155,7 +156,7 @@ import Testing
             let (cached, _, _) = try await client.call(.get, "/v1/auth/whoami", token: token)
             #expect(cached == .ok)
             try await location.withStore(logger: .init(label: "other-process")) { other in
-                _ = try await other.revokeKey(id: try #require(created["id"].string), workspaceID: ws.workspace.id, at: .now())
+                _ = try await other.revokeKey(id: try #require(created["id"].string), workspaceID: ws.workspace.id, at: .now(), allowingLastAdmin: false)
             }
             let revokedAt = ContinuousClock.now
             while true {

@@ -55,6 +55,27 @@ import Testing
     }
 
     @Test(arguments: Backend.available)
+    func queryStringsAreFormDecodedSoPlusIsASpace(_ backend: Backend) async throws {
+        // Python's requests, URLSearchParams and every HTML form send a space as `+`.
+        try await withApp(backend) { client, ws in
+            for name in ["Production Server", "Production Backup", "C++ worker", "a+b"] {
+                _ = try await client.createKey(ws.adminToken, "{\"name\": \(JSONWriter.quote(name))}")
+            }
+            func search(_ query: String) async throws -> [String] {
+                let (status, json, _) = try await client.call(.get, "/v1/api-keys?\(query)", token: ws.adminToken)
+                #expect(status == .ok)
+                return json["data"].array.compactMap { $0["name"].string }.sorted()
+            }
+            #expect(try await search("search=Production+Server") == ["Production Server"])
+            #expect(try await search("search=Production%20Server") == ["Production Server"])
+            #expect(try await search("search=C%2B%2B") == ["C++ worker"])
+            #expect(try await search("search=a%2Bb") == ["a+b"])
+            #expect(try await search("search=a+b") == [], "`+` is a space, never a plus")
+            #expect(try await search("page=1&limit=2&search=Production") == ["Production Backup", "Production Server"])
+        }
+    }
+
+    @Test(arguments: Backend.available)
     func revokedKeysAreListedOnlyOnRequest(_ backend: Backend) async throws {
         try await withApp(backend) { client, ws in
             let (json, _) = try await client.createKey(ws.adminToken, #"{"name": "old"}"#)

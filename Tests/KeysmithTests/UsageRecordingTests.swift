@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HTTPTypes
 import HummingbirdTesting
 import Testing
 
@@ -61,16 +62,27 @@ import Testing
         #expect(stored?.lastUsed != nil)
     }
 
-    @Test func behindAProxyTheForwardedClientAddressIsRecorded() async throws {
-        try await withApp(.sqlite, configure: { $0.trustForwardedFor = true }) { client, ws in
+    @Test func forwardedForIsBelievedOnlyFromATrustedProxy() async throws {
+        let header = HTTPField.Name("X-Forwarded-For")!
+        try await withApp(.sqlite, framework: .live, configure: { $0.trustedProxies = TrustedProxies([IPRange("127.0.0.0/8")!]) }) { client, ws in
+            // The right-most entry that is not a trusted proxy is the client; the proxy's own hop is skipped.
             let (_, me, _) = try await client.call(.get, "/v1/auth/whoami", token: ws.adminToken,
-                                                   headers: [.init("X-Forwarded-For")!: "203.0.113.9, 198.51.100.7"])
+                                                   headers: [header: "203.0.113.9, 198.51.100.7, 127.0.0.5"])
             #expect(me["key"]["last_used_ip"].string == "198.51.100.7")
+            // A value that is not an IP address is not believed: the peer's address is recorded.
+            let (_, forged, _) = try await client.call(.get, "/v1/auth/whoami", token: ws.adminToken,
+                                                       headers: [header: "<script>, evil.example"])
+            #expect(forged["key"]["last_used_ip"].string == "127.0.0.1")
         }
-        try await withApp(.sqlite) { client, ws in
-            let (_, me, _) = try await client.call(.get, "/v1/auth/whoami", token: ws.adminToken,
-                                                   headers: [.init("X-Forwarded-For")!: "203.0.113.9"])
-            #expect(me["key"]["last_used_ip"].isNull, "not trusted by default; the router test has no peer address")
+        // No trusted proxy configured (the default): the header is ignored, whoever sends it.
+        try await withApp(.sqlite, framework: .live) { client, ws in
+            let (_, me, _) = try await client.call(.get, "/v1/auth/whoami", token: ws.adminToken, headers: [header: "203.0.113.9"])
+            #expect(me["key"]["last_used_ip"].string == "127.0.0.1")
+        }
+        // Trusting some other proxy does not make loopback's header believed.
+        try await withApp(.sqlite, framework: .live, configure: { $0.trustedProxies = TrustedProxies([IPRange("10.0.0.0/8")!]) }) { client, ws in
+            let (_, me, _) = try await client.call(.get, "/v1/auth/whoami", token: ws.adminToken, headers: [header: "203.0.113.9"])
+            #expect(me["key"]["last_used_ip"].string == "127.0.0.1")
         }
     }
 }

@@ -30,7 +30,7 @@ struct DashboardController<Context: RequestContext> {
         self.files = files
     }
 
-    func addRoutes(to router: Router<Context>) {
+    func addRoutes(to router: some RouterMethods<Context>) {
         router.get("/") { _, _ in Response.redirect(to: "/settings/api-keys", type: .found) }
         router.get("/settings/api-keys") { _, _ in try serve("index.html") }
         router.get("/settings/webhooks") { _, _ in try serve("index.html") }

@@ -1,17 +1,22 @@
 /// The rules for what a client may set on a key. Each failure is a message that says what to fix.
 public enum KeyFields {
     public static let maxNameLength = 200
+    /// Bytes as well as characters: one character can be many bytes (combining marks, emoji sequences).
+    public static let maxNameBytes = 800
     public static let maxDescriptionLength = 1000
+    public static let maxDescriptionBytes = 4000
+    public static let maxSearchLength = 200
 
-    /// Trimmed name; 400 when missing, empty, too long or with control characters (seeds 000 and 003).
+    /// Trimmed name; 400 when missing, empty, too long, or with control or invisible format characters
+    /// (seeds 000 and 003).
     public static func name(_ raw: String?) throws(APIError) -> String {
         guard let raw else { throw .badRequest("name is required") }
         let name = raw.trimmingWhitespace
         guard !name.isEmpty else { throw .badRequest("name must not be empty") }
-        guard name.count <= maxNameLength else { throw .badRequest("name must be at most \(maxNameLength) characters") }
-        guard !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw .badRequest("name must not contain control characters")
+        guard name.count <= maxNameLength, name.utf8.count <= maxNameBytes else {
+            throw .badRequest("name must be at most \(maxNameLength) characters and \(maxNameBytes) bytes of UTF-8")
         }
+        if let problem = invisibleProblem(in: name, allowing: []) { throw .badRequest("name must not contain \(problem)") }
         return name
     }
 
@@ -19,11 +24,37 @@ public enum KeyFields {
     public static func description(_ raw: String?) throws(APIError) -> String? {
         guard let raw else { return nil }
         let text = raw.trimmingWhitespace
-        guard text.count <= maxDescriptionLength else { throw .badRequest("description must be at most \(maxDescriptionLength) characters") }
-        guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && $0 != "\n" && $0 != "\t" }) else {
-            throw .badRequest("description must not contain control characters other than line breaks and tabs")
+        guard text.count <= maxDescriptionLength, text.utf8.count <= maxDescriptionBytes else {
+            throw .badRequest("description must be at most \(maxDescriptionLength) characters and \(maxDescriptionBytes) bytes of UTF-8")
+        }
+        if let problem = invisibleProblem(in: text, allowing: ["\n", "\t", "\r"]) {
+            throw .badRequest("description must not contain \(problem) (line breaks and tabs are allowed)")
         }
         return text.isEmpty ? nil : text
+    }
+
+    /// A list search term: at most `maxSearchLength` characters; empty means none.
+    public static func search(_ raw: String?) throws(APIError) -> String? {
+        guard let raw, !raw.isEmpty else { return nil }
+        guard raw.count <= maxSearchLength, raw.utf8.count <= maxSearchLength * 4 else {
+            throw .badRequest("search must be at most \(maxSearchLength) characters")
+        }
+        return raw
+    }
+
+    /// Characters that would let a name look like another one or reorder what is shown around it: control
+    /// characters, format characters (category Cf: bidi overrides, zero-width characters) and the line and
+    /// paragraph separators.
+    static func invisibleProblem(in text: String, allowing allowed: Set<Unicode.Scalar>) -> String? {
+        for scalar in text.unicodeScalars where !allowed.contains(scalar) {
+            switch scalar.properties.generalCategory {
+            case .control: return "control characters"
+            case .format: return "invisible formatting characters (such as bidi overrides or zero-width characters)"
+            case .lineSeparator, .paragraphSeparator: return "line or paragraph separators"
+            default: continue
+            }
+        }
+        return nil
     }
 
     public static func scope(_ raw: String?, default fallback: Scope) throws(APIError) -> Scope {
@@ -42,6 +73,17 @@ public enum KeyFields {
         }
         guard expiry > now else { throw .badRequest("expires_at must be in the future") }
         return expiry
+    }
+
+    /// A requested expiry within the creator's own: a key may not create a key that outlives it. Without a
+    /// request, a creator that expires gives the new key its own expiry.
+    public static func expiry(_ requested: Timestamp?, within creator: Timestamp?) throws(APIError) -> Timestamp? {
+        guard let creator else { return requested }
+        guard let requested else { return creator }
+        guard requested <= creator else {
+            throw .badRequest("expires_at must not be later than the expiry of the key that creates it (\(creator))")
+        }
+        return requested
     }
 
     /// An opaque label grouping the keys of one non-human consumer (seed 004).

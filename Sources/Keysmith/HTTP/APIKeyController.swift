@@ -27,12 +27,13 @@ struct APIKeyController {
         try body.requireOnly(["name", "description", "scope", "expires_at", "expiresAt", "service_account_id", "serviceAccountId"])
         let now = Timestamp.now()
         let scope = try KeyFields.scope(try body.string("scope") ?? nil, default: caller.scope)
+        let expiry = try KeyFields.expiry(try body.string("expires_at", or: "expiresAt") ?? nil, now: now)
         let fields = KeyIssuer.Request(
             workspaceID: caller.workspaceID,
             name: try KeyFields.name(try body.string("name") ?? nil),
             description: try KeyFields.description(try body.string("description") ?? nil),
             scope: scope,
-            expiresAt: try KeyFields.expiry(try body.string("expires_at", or: "expiresAt") ?? nil, now: now),
+            expiresAt: try KeyFields.expiry(expiry, within: caller.expiresAt),
             serviceAccountID: try KeyFields.serviceAccountID(try body.string("service_account_id", or: "serviceAccountId") ?? nil),
             createdBy: caller.id
         )
@@ -40,23 +41,24 @@ struct APIKeyController {
             throw APIError.forbidden("a key with scope '\(caller.scope.rawValue)' cannot create a key with scope '\(scope.rawValue)'")
         }
         let (key, token) = try await issuer.issue(fields)
+        cache.invalidate([key.id])  // this process may remember the id as unknown
         deliverer.poke()
         return APIKeyResource(key, secret: token.bearer)  // 201, the only response with a secret
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> PageResource<APIKeyResource> {
         let caller = try context.requireCaller(scope: .admin)
-        let parameters = request.uri.queryParameters
-        let page = try Self.integer(parameters["page"], name: "page", default: 1, range: 1...1_000_000)
-        let limit = try Self.integer(parameters["limit"], name: "limit", default: 20, range: 1...100)
+        let parameters = QueryParameters(request)
+        let page = try parameters.integer("page", default: 1, range: 1...1_000_000)
+        let limit = try parameters.integer("limit", default: 20, range: 1...100)
         let now = Timestamp.now()
         let query = KeyListQuery(
             workspaceID: caller.workspaceID,
             page: page,
             limit: limit,
-            search: parameters["search"].map(String.init),
-            includeRevoked: try Self.boolean(parameters["include_revoked"], name: "include_revoked"),
-            unusedSince: try Self.boolean(parameters["dormant"], name: "dormant") ? now.adding(milliseconds: -Self.dormancy) : nil
+            search: try KeyFields.search(parameters["search"]),
+            includeRevoked: try parameters.boolean("include_revoked"),
+            unusedSince: try parameters.boolean("dormant") ? now.adding(milliseconds: -Self.dormancy) : nil
         )
         let result = try await store.listKeys(query)
         return PageResource(data: result.keys.map { APIKeyResource($0, now: now) }, page: page, limit: limit, total: result.total)
@@ -87,7 +89,14 @@ struct APIKeyController {
     @Sendable func revoke(_ request: Request, context: Context) async throws -> APIKeyResource {
         let caller = try context.requireCaller(scope: .admin)
         let id = try context.parameters.require("id")
-        guard let key = try await store.revokeKey(id: id, workspaceID: caller.workspaceID, at: .now()) else { throw Self.notFound(id) }
+        let force = try QueryParameters(request).boolean("force")
+        let revoked: APIKey?
+        do {
+            revoked = try await store.revokeKey(id: id, workspaceID: caller.workspaceID, at: .now(), allowingLastAdmin: force)
+        } catch KeyStoreError.lastAdminKey {
+            throw APIError.conflict("this is the workspace's last active admin key; revoking it would lock the workspace out. Create another admin key first, or add ?force=true")
+        }
+        guard let key = revoked else { throw Self.notFound(id) }
         cache.invalidate([id])
         deliverer.poke()
         return APIKeyResource(key)
@@ -95,21 +104,5 @@ struct APIKeyController {
 
     static func notFound(_ id: String, active: Bool = true) -> APIError {
         APIError.notFound("no \(active ? "active " : "")API key with id '\(id.prefix(64))' in this workspace")
-    }
-
-    static func integer(_ raw: Substring?, name: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
-        guard let raw else { return fallback }
-        guard let value = Int(raw), range.contains(value) else {
-            throw APIError.badRequest("\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
-        }
-        return value
-    }
-
-    static func boolean(_ raw: Substring?, name: String) throws -> Bool {
-        switch raw {
-        case nil, "false"?, "0"?: return false
-        case "true"?, "1"?: return true
-        default: throw APIError.badRequest("\(name) must be true or false")
-        }
     }
 }

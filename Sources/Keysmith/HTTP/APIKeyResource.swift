@@ -44,7 +44,9 @@ struct APIKeyResource: JSONWritable, ResponseGenerator {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        JSONWriter.response(status: secret == nil ? .ok : .created) { write(to: &$0) }
+        var response = JSONWriter.response(status: secret == nil ? .ok : .created) { write(to: &$0) }
+        if secret != nil { response.headers[.cacheControl] = "no-store" }  // the secret must not sit in any cache
+        return response
     }
 }
 

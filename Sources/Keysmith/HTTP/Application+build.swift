@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -23,8 +24,16 @@ public struct ServerOptions: Sendable {
     public var webhookRetrySchedule: [Duration] = WebhookDeliverer.standardSchedule
     public var webhookPollInterval: Duration = .seconds(1)
     public var expiryCheckInterval: Duration = .seconds(5)
-    /// Record the client address from `X-Forwarded-For` (set only behind a proxy you run).
-    public var trustForwardedFor = false
+    /// Proxies whose `X-Forwarded-For` gives the client address (`--trusted-proxy`); none by default.
+    public var trustedProxies = TrustedProxies()
+    /// A connection with no request in progress for this long is closed (also one that trickles its headers).
+    public var idleTimeout: Duration = .seconds(30)
+    /// Connections served at once; further ones wait in the listen backlog.
+    public var maxConnections = 1000
+    /// Database lookups of unknown key ids a client address may cause per second before it gets 429.
+    public var lookupBudget = 20
+    /// The window `lookupBudget` counts in (tests lengthen it to make the count exact).
+    public var lookupWindow: Duration = .seconds(1)
 
     public init() {}
 
@@ -44,6 +53,7 @@ public func buildApplication(
     store: any KeyStore,
     storeServices: [any Service] = [],
     logger: Logger,
+    routes: RouteTable = RouteTable(),
     beforeServing: @escaping @Sendable () async throws -> Void = {}
 ) throws -> some ApplicationProtocol {
     let migrated = MigrationGate()
@@ -57,20 +67,26 @@ public func buildApplication(
     let watcher = KeyChangeWatcher(store: store, cache: cache, interval: options.changePollInterval, migrated: migrated, logger: logger)
     let issuer = KeyIssuer(store: store, secretPrefix: options.secretPrefix)
 
-    let router = Router(context: KeysmithRequestContext.self, options: .autoGenerateHeadEndpoints)
-    router.add(middleware: ErrorMiddleware())
+    let router = RouteRecorder(router: Router(context: KeysmithRequestContext.self, options: .autoGenerateHeadEndpoints), table: routes)
+    router.add(middleware: ErrorMiddleware(routes: routes))
     router.get("/healthz") { _, _ in JSONWriter.response { $0.object { $0.field("status", "ok") } } }
     router.get("/openapi.yaml") { _, _ in try OpenAPIDocument.response() }
     DashboardController().addRoutes(to: router)
 
-    let v1 = router.group("v1").add(middleware: BearerAuthenticator(cache: cache, usage: usage, trustForwardedFor: options.trustForwardedFor))
+    let authenticator = BearerAuthenticator(cache: cache, usage: usage, budget: LookupBudget(perAddress: options.lookupBudget, window: options.lookupWindow),
+                                            proxies: options.trustedProxies)
+    let v1 = router.group("v1").add(middleware: authenticator)
     AuthController(store: store).addRoutes(to: v1)
     APIKeyController(issuer: issuer, cache: cache, deliverer: deliverer).addRoutes(to: v1.group("api-keys"))
     WebhookController(store: store, secrets: secrets, policy: policy, deliverer: deliverer).addRoutes(to: v1.group("webhooks"))
 
     var app = Application(
-        router: router,
-        configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
+        router: router.router,
+        server: .http1(configuration: .init(idleTimeout: .init(options.idleTimeout))),
+        configuration: .init(
+            address: .hostname(options.host, port: options.port), serverName: nil,
+            availableConnectionsDelegate: MaximumAvailableConnections(options.maxConnections)
+        ),
         services: storeServices + [watcher, usage, deliverer, expiry],
         logger: logger
     )

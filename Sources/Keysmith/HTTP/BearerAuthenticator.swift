@@ -4,23 +4,33 @@ import Hummingbird
 /// The authentication path, in order: parse, checksum, look up, compare, record use.
 ///
 /// Every failure is the same 401 (seed 001). Nothing here writes to the database: the lookup is served
-/// by `KeyCache` and the use is recorded in memory by `UsageRecorder`.
+/// by `KeyCache` and the use is recorded in memory by `UsageRecorder`. Ids the cache does not know cost a
+/// query, so each client address has a `LookupBudget` of failed ones; past it the answer is 429, from memory.
 struct BearerAuthenticator: RouterMiddleware {
     typealias Context = KeysmithRequestContext
 
     let cache: KeyCache
     let usage: UsageRecorder
-    /// Behind a reverse proxy: take the client address from the last `X-Forwarded-For` entry, the one the
-    /// proxy appended, instead of the proxy's own address.
-    var trustForwardedFor = false
+    let budget: LookupBudget
+    let proxies: TrustedProxies
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard var header = Self.onlyValue(of: .authorization, in: request.headers),
               let token = header.withUTF8(Self.bearerToken)
         else { throw APIError.unauthorized }
-        // The cache hit is synchronous: no suspension on the common path.
-        var found = cache.cachedKey(id: token.keyID)
-        if found == nil { found = try await cache.load(id: token.keyID) }
+        let address = clientAddress(request, context)
+        let found: VerifiedKey?
+        switch cache.lookup(id: token.keyID) {
+        case .hit(let key): found = key  // synchronous: no suspension on the common path
+        case .absent: found = nil
+        case .stale: found = try await cache.load(id: token.keyID)
+        case .unknown:
+            guard budget.allows(address) else {
+                throw APIError.tooManyRequests(retryAfter: budget.secondsToReset, "too many requests with unknown keys from this address; retry later")
+            }
+            found = try await cache.load(id: token.keyID)
+            if found == nil { budget.charge(address) }
+        }
         guard let verified = found, verified.key.secretHash.matches(secret: token.secret) else { throw APIError.unauthorized }
 
         let now = Timestamp.now()
@@ -29,7 +39,7 @@ struct BearerAuthenticator: RouterMiddleware {
         let userAgent = request.headers.first(where: { $0.name == .userAgent }).map { field in
             field.value.utf8.count <= 512 ? field.value : String(field.value.prefix(512))
         }
-        let use = KeyUsage(at: now, ip: clientAddress(request, context), userAgent: userAgent)
+        let use = KeyUsage(at: now, ip: address, userAgent: userAgent)
         usage.record(keyID: verified.key.id, usage: use)
         var context = context
         context.verifiedCaller = verified
@@ -38,11 +48,11 @@ struct BearerAuthenticator: RouterMiddleware {
     }
 
     private func clientAddress(_ request: Request, _ context: Context) -> String? {
-        guard trustForwardedFor, let header = request.headers[.init("X-Forwarded-For")!],
-              let last = header.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), !last.isEmpty
-        else { return context.peerAddress }
-        return String(last.prefix(64))
+        guard !proxies.ranges.isEmpty else { return context.peerAddress }
+        return proxies.clientAddress(peer: context.peerAddress, forwardedFor: request.headers[Self.forwardedFor])
     }
+
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
 
     /// The value of a header that must appear once: nil when it is absent or repeated.
     static func onlyValue(of name: HTTPField.Name, in fields: HTTPFields) -> String? {

@@ -3,7 +3,10 @@ import Logging
 
 /// Turns every error into the seeds' shape: `APIError` as it is, Hummingbird's own errors (unknown route,
 /// body too large) with their status, and anything else into a bare 500 that is logged, never shown.
+/// A path that exists with other methods is `405` with `Allow`, not `404`.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    let routes: RouteTable
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -11,7 +14,13 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let error as any HTTPResponseError {
             switch error.status {
-            case .notFound: throw APIError.notFound("no route for \(request.method) \(request.uri.path)")
+            case .notFound:
+                let allowed = routes.methods(at: request.uri.path)
+                guard allowed.isEmpty else {
+                    throw APIError(.methodNotAllowed, "\(request.method) is not supported here; use \(allowed.map(\.rawValue).joined(separator: ", "))",
+                                   headers: [.allow: allowed.map(\.rawValue).joined(separator: ", ")])
+                }
+                throw APIError.notFound("no route for \(request.method) \(String(request.uri.path.prefix(200)))")
             case .contentTooLarge: throw APIError(.contentTooLarge, "request body must be at most \(RequestBodyLimit.bytes / 1024) KiB")
             case let status where status.code < 500: throw APIError(status, status.reasonPhrase)
             default:

@@ -41,8 +41,8 @@ struct WebhookController {
 
     @Sendable func list(_ request: Request, context: Context) async throws -> PageResource<WebhookResource> {
         let caller = try context.requireCaller(scope: .admin)
-        let page = try APIKeyController.integer(request.uri.queryParameters["page"], name: "page", default: 1, range: 1...1_000_000)
-        let limit = try APIKeyController.integer(request.uri.queryParameters["limit"], name: "limit", default: 20, range: 1...100)
+        let page = try QueryParameters(request).integer("page", default: 1, range: 1...1_000_000)
+        let limit = try QueryParameters(request).integer("limit", default: 20, range: 1...100)
         let (endpoints, total) = try await store.listWebhooks(workspaceID: caller.workspaceID, page: page, limit: limit)
         return PageResource(data: endpoints.map { WebhookResource(endpoint: $0) }, page: page, limit: limit, total: total)
     }
@@ -100,7 +100,7 @@ struct WebhookController {
 
     @Sendable func deliveries(_ request: Request, context: Context) async throws -> Response {
         let endpoint = try await find(context)
-        let limit = try APIKeyController.integer(request.uri.queryParameters["limit"], name: "limit", default: 50, range: 1...100)
+        let limit = try QueryParameters(request).integer("limit", default: 50, range: 1...100)
         let attempts = try await store.deliveryAttempts(webhookID: endpoint.id, limit: limit)
         return JSONWriter.response { json in
             json.object { json in

@@ -1,13 +1,32 @@
 import Synchronization
 
-/// Verified keys kept in memory so that authentication does not query the database on every request.
+/// Verified keys kept in memory so that authentication does not query the database on every request,
+/// and key ids known not to exist, so that a flood of made-up ids does not either.
 ///
 /// Entries are dropped when this process changes a key and when `KeyChangeWatcher` sees another process
-/// change one. If the watcher has not synchronised within `stalenessBound` (database unreachable), the
-/// cache is bypassed, so a revocation made elsewhere is never honoured later than that bound.
+/// change (or create) one. If the watcher has not synchronised within `stalenessBound` (database
+/// unreachable), cached keys are read again, so a revocation made elsewhere is never honoured later than
+/// that bound. Every entry is also bounded in age: a key older than `maximumAge` is read again.
 public final class KeyCache: Sendable {
+    /// What memory says about a key id.
+    public enum Lookup: Sendable {
+        /// In memory and fresh: use it.
+        case hit(VerifiedKey)
+        /// Known not to exist: refuse it without a query.
+        case absent
+        /// In memory but to be read again (too old, or the feed is behind): a lookup of a known id.
+        case stale
+        /// Not in memory at all.
+        case unknown
+    }
+
+    private enum Entry {
+        case key(VerifiedKey, loadedAt: ContinuousClock.Instant)
+        case absent(until: ContinuousClock.Instant)
+    }
+
     private struct State {
-        var keys: [String: VerifiedKey] = [:]
+        var entries: [String: Entry] = [:]
         /// Bumped on every invalidation, so a lookup that raced with one does not store a stale row.
         var generation: UInt64 = 0
         var lastSync: ContinuousClock.Instant?
@@ -16,48 +35,83 @@ public final class KeyCache: Sendable {
     private let store: any KeyStore
     private let capacity: Int
     private let stalenessBound: Duration
+    private let maximumAge: Duration
+    private let absenceTTL: Duration
     private let state = Mutex(State())
 
-    public init(store: any KeyStore, capacity: Int = 100_000, stalenessBound: Duration = .seconds(1)) {
+    public init(store: any KeyStore, capacity: Int = 100_000, stalenessBound: Duration = .seconds(1),
+                maximumAge: Duration = .seconds(60), absenceTTL: Duration = .seconds(30)) {
         self.store = store
-        self.capacity = capacity
+        self.capacity = max(10, capacity)
         self.stalenessBound = stalenessBound
+        self.maximumAge = maximumAge
+        self.absenceTTL = absenceTTL
     }
 
-    /// The key with this id if it is in memory and the cache is fresh; synchronous, for the common case.
-    public func cachedKey(id: String) -> VerifiedKey? {
+    /// What memory knows of this id; synchronous, for the request path.
+    public func lookup(id: String) -> Lookup {
         let now = ContinuousClock.now
         return state.withLock { state in
-            guard let lastSync = state.lastSync, now - lastSync < stalenessBound else { return nil }
-            return state.keys[id]
+            guard let entry = state.entries[id] else { return .unknown }
+            let synchronised = state.lastSync.map { now - $0 < stalenessBound } ?? false
+            switch entry {
+            case .key(let key, let loadedAt):
+                return synchronised && now - loadedAt < maximumAge ? .hit(key) : .stale
+            case .absent(let until):
+                return synchronised && now < until ? .absent : .unknown
+            }
         }
     }
 
     /// The key with this id, from memory when fresh, else from the store.
     public func key(id: String) async throws -> VerifiedKey? {
-        if let cached = cachedKey(id: id) { return cached }
+        if case .hit(let key) = lookup(id: id) { return key }
+        if case .absent = lookup(id: id) { return nil }
         return try await load(id: id)
     }
 
-    /// The key with this id from the store, kept unless an invalidation raced with the read: the miss
-    /// path, for a caller that has just looked in memory itself.
+    /// The key with this id from the store, remembered (or its absence) unless an invalidation raced with
+    /// the read: the miss path, for a caller that has just looked in memory itself.
     func load(id: String) async throws -> VerifiedKey? {
         let generation = state.withLock { $0.generation }
-        guard let found = try await store.key(id: id) else { return nil }
-        let key = VerifiedKey(found)
+        let found = try await store.key(id: id).map(VerifiedKey.init)
+        let now = ContinuousClock.now
         state.withLock { state in
             guard state.generation == generation, state.lastSync != nil else { return }
-            if state.keys.count >= capacity { state.keys.removeAll(keepingCapacity: true) }
-            state.keys[id] = key
+            if state.entries[id] == nil && state.entries.count >= capacity { evictSome(&state) }
+            state.entries[id] = found.map { .key($0, loadedAt: now) } ?? .absent(until: now + absenceTTL)
         }
-        return key
+        return found
+    }
+
+    /// Drops a tenth of the entries, in the dictionary's (hash, so arbitrary) order: a full cache never
+    /// empties at once, which would send every client to the database together.
+    private func evictSome(_ state: inout State) {
+        let victims = state.entries.keys.prefix(max(1, capacity / 10))
+        for id in Array(victims) { state.entries[id] = nil }
     }
 
     public func invalidate(_ ids: some Sequence<String>) {
         state.withLock { state in
             state.generation &+= 1
-            for id in ids { state.keys[id] = nil }
+            for id in ids { state.entries[id] = nil }
         }
+    }
+
+    /// Forgets everything: after the change feed lost entries, nothing in memory can be trusted.
+    public func invalidateAll() {
+        state.withLock { state in
+            state.generation &+= 1
+            state.entries.removeAll(keepingCapacity: true)
+        }
+    }
+
+    var count: Int { state.withLock { $0.entries.count } }
+
+    /// The key if memory holds it fresh (tests and the `key(id:)` fast path).
+    func cachedKey(id: String) -> VerifiedKey? {
+        if case .hit(let key) = lookup(id: id) { return key }
+        return nil
     }
 
     /// Called by the watcher after each successful poll.

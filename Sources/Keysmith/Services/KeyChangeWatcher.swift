@@ -28,6 +28,8 @@ public struct KeyChangeWatcher: Service {
         /// on every poll for five seconds after one change: each drop sends every request in flight with
         /// that key to the database.
         var applied: Set<Int64> = []
+        /// When the last successful poll began.
+        var lastPoll: ContinuousClock.Instant?
     }
 
     public func run() async throws {
@@ -51,13 +53,18 @@ public struct KeyChangeWatcher: Service {
     }
 
     /// One poll: drops the keys of entries not applied yet, then marks the cache synchronised as of the
-    /// poll's start.
-    func poll(_ progress: inout Progress) async throws {
-        let started = ContinuousClock.now
+    /// poll's start. After a gap between polls longer than the overlap (the feed was unreachable, and may
+    /// have been pruned meanwhile), entries may have been missed, so the whole cache is dropped.
+    func poll(_ progress: inout Progress, now started: ContinuousClock.Instant = .now) async throws {
         let (changes, next) = try await store.keysChanged(since: progress.cursor?.adding(milliseconds: -Self.overlap))
-        let fresh = changes.filter { !progress.applied.contains($0.seq) }
-        if !fresh.isEmpty { cache.invalidate(fresh.map(\.keyID)) }
-        progress = Progress(cursor: next, applied: Set(changes.map(\.seq)))
+        if let lastPoll = progress.lastPoll, started - lastPoll > .milliseconds(Self.overlap) {
+            logger.notice("key change feed resumed after a gap; dropping every cached key")
+            cache.invalidateAll()
+        } else {
+            let fresh = changes.filter { !progress.applied.contains($0.seq) }
+            if !fresh.isEmpty { cache.invalidate(fresh.map(\.keyID)) }
+        }
+        progress = Progress(cursor: next, applied: Set(changes.map(\.seq)), lastPoll: started)
         cache.markSynchronised(at: started)
     }
 }

@@ -17,8 +17,10 @@ public protocol KeyStore: WebhookStore {
     func listKeys(_ query: KeyListQuery) async throws -> KeyPage
     /// Changes labels of a key that exists in the workspace and is not revoked; `nil` otherwise.
     func relabelKey(id: String, workspaceID: String, change: KeyLabelChange) async throws -> APIKey?
-    /// Revokes a key that exists in the workspace and is not revoked yet; `nil` otherwise.
-    func revokeKey(id: String, workspaceID: String, at: Timestamp) async throws -> APIKey?
+    /// Revokes a key that exists in the workspace and is not revoked yet; `nil` otherwise. Unless
+    /// `allowingLastAdmin`, throws `KeyStoreError.lastAdminKey` rather than revoke the workspace's last
+    /// usable admin key, checked in the same transaction.
+    func revokeKey(id: String, workspaceID: String, at: Timestamp, allowingLastAdmin: Bool) async throws -> APIKey?
 
     /// Writes a batch of usages, one row per key, never moving `last_used_at` backwards.
     func recordUsage(_ usage: [String: KeyUsage]) async throws
@@ -33,6 +35,7 @@ public protocol KeyStore: WebhookStore {
 public enum KeyStoreError: Error, Equatable {
     case duplicateKeyID
     case duplicateWorkspaceName
+    case lastAdminKey
 }
 
 /// A page request for the key list (seed 002).

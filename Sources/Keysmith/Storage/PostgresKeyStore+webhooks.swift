@@ -238,7 +238,7 @@ extension PostgresKeyStore {
                 RETURNING *
                 """,
                 on: connection, logger: logger
-            ).map(Self.key(from:))
+            ).compactMap(Self.key(from:))
             for key in expired {
                 try await Self.enqueue(WebhookEvent.about(key, type: .keyExpired, at: now), on: connection, logger: logger)
             }

@@ -20,7 +20,8 @@ public final class PostgresKeyStore: KeyStore, Service {
 
     public func close() async throws {}
 
-    /// `postgres://user:password@host:port/database?sslmode=disable|prefer|require`
+    /// `postgres://user:password@host:port/database?sslmode=disable|prefer|require`. The user and password
+    /// are percent-decoded once; `sslmode` defaults to `require`, or `prefer` on loopback.
     struct URLParts {
         var host: String
         var port: Int
@@ -35,14 +36,23 @@ public final class PostgresKeyStore: KeyStore, Service {
             }
             self.host = host
             self.port = components.port ?? 5432
-            self.username = components.user?.removingPercentEncoding ?? "postgres"
-            self.password = components.password?.removingPercentEncoding
+            self.username = components.percentEncodedUser.map(Self.decodeOnce) ?? "postgres"
+            self.password = components.percentEncodedPassword.map(Self.decodeOnce)
             let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
             self.database = database.isEmpty ? nil : database
-            self.sslMode = components.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "prefer"
+            self.sslMode = components.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? (Self.isLoopback(host) ? "prefer" : "require")
             guard ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"].contains(sslMode) else {
                 throw StoreConfigurationError("unknown sslmode '\(sslMode)'; use disable, prefer or require")
             }
+        }
+
+        static func decodeOnce(_ text: String) -> String { text.removingPercentEncoding ?? text }
+
+        static func isLoopback(_ host: String) -> Bool {
+            let host = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            if host == "localhost" || host.hasPrefix("/") { return true }  // a socket directory is local too
+            guard let address = IPAddress(host) else { return false }
+            return IPRange("127.0.0.0/8")!.contains(address) || address == IPAddress("::1")
         }
 
         /// Where, without the password: for error messages.
@@ -143,8 +153,14 @@ public final class PostgresKeyStore: KeyStore, Service {
     /// A transaction, once begun, runs to its end even if the caller is cancelled (see `available`).
     @discardableResult
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await available { [client, logger] in
-            try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        do {
+            return try await available { [client, logger] in
+                try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            }
+        } catch let error as PostgresTransactionError {
+            // The store's own refusals (a conflict, say) come out as themselves, as they do on SQLite.
+            if let refusal = error.closureError as? KeyStoreError { throw refusal }
+            throw error
         }
     }
 
@@ -264,8 +280,8 @@ public final class PostgresKeyStore: KeyStore, Service {
                     """,
                     logger: logger
                 )
-                try await Self.noteChange(of: key.id, on: connection, logger: logger)
                 try await Self.enqueue(WebhookEvent.about(key, type: .keyCreated), on: connection, logger: logger)
+                try await Self.noteChange(of: key.id, on: connection, logger: logger)
             }
         } catch let error where Self.sqlState(of: error) == "23505" {
             throw KeyStoreError.duplicateKeyID
@@ -273,7 +289,7 @@ public final class PostgresKeyStore: KeyStore, Service {
     }
 
     public func key(id: String) async throws -> APIKey? {
-        try await query("SELECT * FROM api_keys WHERE id = \(id)").first.map(Self.key(from:))
+        try await query("SELECT * FROM api_keys WHERE id = \(id)").first.flatMap(Self.key(from:))
     }
 
     public func listKeys(_ query: KeyListQuery) async throws -> KeyPage {
@@ -296,7 +312,7 @@ public final class PostgresKeyStore: KeyStore, Service {
             total = try await listKeys(KeyListQuery(workspaceID: query.workspaceID, page: 1, limit: 1, search: query.search,
                                                     includeRevoked: query.includeRevoked, unusedSince: query.unusedSince)).total
         }
-        return KeyPage(keys: try found.map(Self.key(from:)), total: total)
+        return KeyPage(keys: try found.compactMap(Self.key(from:)), total: total)
     }
 
     public func relabelKey(id: String, workspaceID: String, change: KeyLabelChange) async throws -> APIKey? {
@@ -317,16 +333,30 @@ public final class PostgresKeyStore: KeyStore, Service {
                 """,
                 on: connection, logger: logger
             )
-            guard let row = updated.first else { return nil }
-            try await Self.noteChange(of: id, on: connection, logger: logger)
-            let key = try Self.key(from: row)
+            guard let row = updated.first, let key = try Self.key(from: row) else { return nil }
             try await Self.enqueue(WebhookEvent.about(key, type: .keyRenamed), on: connection, logger: logger)
+            try await Self.noteChange(of: id, on: connection, logger: logger)
             return key
         }
     }
 
-    public func revokeKey(id: String, workspaceID: String, at: Timestamp) async throws -> APIKey? {
+    public func revokeKey(id: String, workspaceID: String, at: Timestamp, allowingLastAdmin: Bool) async throws -> APIKey? {
         try await transaction { [logger] connection in
+            if !allowingLastAdmin {
+                // The workspace row is the lock: two revocations of its last two admin keys take turns.
+                try await connection.query("SELECT id FROM workspaces WHERE id = \(workspaceID) FOR UPDATE", logger: logger)
+                let counts = try await Self.rows(
+                    """
+                    SELECT count(*) FILTER (WHERE id = \(id))::bigint AS this, count(*) FILTER (WHERE id <> \(id))::bigint AS others
+                    FROM api_keys WHERE workspace_id = \(workspaceID) AND scope = 'admin' AND revoked_at IS NULL
+                        AND (expires_at IS NULL OR expires_at > \(at.milliseconds))
+                    """,
+                    on: connection, logger: logger
+                ).first
+                if let counts, try counts["this"].decode(Int.self) > 0, try counts["others"].decode(Int.self) == 0 {
+                    throw KeyStoreError.lastAdminKey
+                }
+            }
             let updated = try await Self.rows(
                 """
                 UPDATE api_keys SET revoked_at = \(at.milliseconds)
@@ -335,10 +365,9 @@ public final class PostgresKeyStore: KeyStore, Service {
                 """,
                 on: connection, logger: logger
             )
-            guard let row = updated.first else { return nil }
-            try await Self.noteChange(of: id, on: connection, logger: logger)
-            let key = try Self.key(from: row)
+            guard let row = updated.first, let key = try Self.key(from: row) else { return nil }
             try await Self.enqueue(WebhookEvent.about(key, type: .keyRevoked, at: at), on: connection, logger: logger)
+            try await Self.noteChange(of: id, on: connection, logger: logger)
             return key
         }
     }
@@ -399,7 +428,9 @@ public final class PostgresKeyStore: KeyStore, Service {
         )
     }
 
-    static func key(from row: PostgresRandomAccessRow) throws -> APIKey {
+    /// The key of a row; `nil` for a scope this version does not know, which is refused, never guessed.
+    static func key(from row: PostgresRandomAccessRow) throws -> APIKey? {
+        guard let scope = Scope(rawValue: try row["scope"].decode(String.self)) else { return nil }
         func time(_ column: String) throws -> Timestamp? {
             try row[column].decode(Int64?.self).map { Timestamp(milliseconds: $0) }
         }
@@ -411,7 +442,7 @@ public final class PostgresKeyStore: KeyStore, Service {
             workspaceID: try row["workspace_id"].decode(String.self),
             name: try row["name"].decode(String.self),
             description: try row["description"].decode(String?.self),
-            scope: Scope(rawValue: try row["scope"].decode(String.self)) ?? .read,
+            scope: scope,
             secretHash: SecretHash(bytes: Array(try row["secret_hash"].decode(ByteBuffer.self).readableBytesView)),
             serviceAccountID: try row["service_account_id"].decode(String?.self),
             createdAt: try time("created_at") ?? Timestamp(milliseconds: 0),

@@ -1,32 +1,50 @@
 import Logging
 import NIOCore
+import NIOPosix
 import SQLiteNIO
 
 /// The embedded store: one SQLite file in WAL mode, SQLite bundled with sqlite-nio.
 ///
 /// Writes go through one connection under an `AsyncLock`, so a transaction's queries never interleave
-/// with another's; reads use a second connection and never wait for writes.
+/// with another's; reads use a second connection and never wait for writes. SQLite's blocking calls run
+/// on a thread pool of the store's own, so nothing else that blocks (DNS above all) can stall them.
+/// `synchronous=FULL`: an acknowledged revocation survives a power loss, not only a crash.
 public final class SQLiteKeyStore: KeyStore {
     let writer: SQLiteConnection
     let reader: SQLiteConnection
+    private let threads: NIOThreadPool
     private let writeLock = AsyncLock()
 
     public static func open(path: String, logger: Logger) async throws -> SQLiteKeyStore {
-        let writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-        _ = try await writer.query("PRAGMA journal_mode=WAL")
-        _ = try await writer.query("PRAGMA synchronous=NORMAL")
-        let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-        return SQLiteKeyStore(writer: writer, reader: reader)
+        let threads = NIOThreadPool(numberOfThreads: 2)
+        threads.start()
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+        var opened: [SQLiteConnection] = []
+        do {
+            let writer = try await SQLiteConnection.open(storage: .file(path: path), threadPool: threads, logger: logger, on: eventLoop)
+            opened.append(writer)
+            _ = try await writer.query("PRAGMA journal_mode=WAL")
+            _ = try await writer.query("PRAGMA synchronous=FULL")
+            let reader = try await SQLiteConnection.open(storage: .file(path: path), threadPool: threads, logger: logger, on: eventLoop)
+            return SQLiteKeyStore(writer: writer, reader: reader, threads: threads)
+        } catch {
+            // A file that cannot be opened (or is not a database) is an error, never a crash on deinit.
+            for connection in opened { try? await connection.close() }
+            try? await threads.shutdownGracefully()
+            throw error
+        }
     }
 
-    private init(writer: SQLiteConnection, reader: SQLiteConnection) {
+    private init(writer: SQLiteConnection, reader: SQLiteConnection, threads: NIOThreadPool) {
         self.writer = writer
         self.reader = reader
+        self.threads = threads
     }
 
     public func close() async throws {
-        try await reader.close()
-        try await writer.close()
+        try? await reader.close()
+        try? await writer.close()
+        try await threads.shutdownGracefully()
     }
 
     /// Runs `body` in a `BEGIN IMMEDIATE` transaction on the writer connection.
@@ -153,8 +171,8 @@ public final class SQLiteKeyStore: KeyStore {
                     .optionalTimestamp(key.expiresAt),
                 ]
             )
-            try await Self.noteChange(of: key.id, on: db)
             try await Self.enqueue(WebhookEvent.about(key, type: .keyCreated), on: db)
+            try await Self.noteChange(of: key.id, on: db)
         }
     }
 
@@ -192,19 +210,29 @@ public final class SQLiteKeyStore: KeyStore {
                 "UPDATE api_keys SET name = ?, name_folded = ?, description = ? WHERE id = ?",
                 [.text(key.name), .text(KeyListQuery.fold(key.name)), .optionalText(key.description), .text(id)]
             )
-            try await Self.noteChange(of: id, on: db)
             try await Self.enqueue(WebhookEvent.about(key, type: .keyRenamed), on: db)
+            try await Self.noteChange(of: id, on: db)
             return key
         }
     }
 
-    public func revokeKey(id: String, workspaceID: String, at: Timestamp) async throws -> APIKey? {
+    public func revokeKey(id: String, workspaceID: String, at: Timestamp, allowingLastAdmin: Bool) async throws -> APIKey? {
         try await transaction { db in
             guard var key = try await Self.activeKey(id: id, workspaceID: workspaceID, on: db) else { return nil }
+            if !allowingLastAdmin && key.scope == .admin && key.isUsable(at: at) {
+                let others = try await db.query(
+                    """
+                    SELECT count(*) AS n FROM api_keys WHERE workspace_id = ? AND id <> ? AND scope = 'admin'
+                        AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)
+                    """,
+                    [.text(workspaceID), .text(id), .timestamp(at)]
+                ).first?.column("n")?.integer ?? 0
+                guard others > 0 else { throw KeyStoreError.lastAdminKey }
+            }
             key.revokedAt = at
             _ = try await db.query("UPDATE api_keys SET revoked_at = ? WHERE id = ?", [.timestamp(at), .text(id)])
-            try await Self.noteChange(of: id, on: db)
             try await Self.enqueue(WebhookEvent.about(key, type: .keyRevoked, at: at), on: db)
+            try await Self.noteChange(of: id, on: db)
             return key
         }
     }
@@ -244,6 +272,7 @@ public final class SQLiteKeyStore: KeyStore {
     }
 
     /// Records that a key changed, for the caches of other processes; prunes what no one can still need.
+    /// Written last in its transaction, so that the entry's time is as close to the commit as it can be.
     private static func noteChange(of id: String, on db: SQLiteConnection) async throws {
         let now = Timestamp.now()
         _ = try await db.query("INSERT INTO key_changes (key_id, changed_at) VALUES (?, ?)", [.text(id), .timestamp(now)])

@@ -64,6 +64,7 @@ func withApp<T: Sendable>(
     framework: TestingSetup = .router,
     configure: (inout ServerOptions) -> Void = { _ in },
     logger: Logger = Logger(label: "keysmith-test"),
+    routes: RouteTable = RouteTable(),
     _ body: @escaping @Sendable (any TestClientProtocol, TestWorkspace) async throws -> T
 ) async throws -> T {
     var options = ServerOptions()
@@ -73,13 +74,19 @@ func withApp<T: Sendable>(
     configure(&options)
     let location = location ?? backend.freshLocation()
     let (store, services) = try await location.open(logger: logger)
-    let app = try buildApplication(options: options, store: store, storeServices: services, logger: logger)
-    let result = try await app.test(framework) { client in
-        let (workspace, key, token) = try await KeyIssuer(store: store).createWorkspace(named: "test-\(UUID().uuidString.prefix(12))")
-        return try await body(client, TestWorkspace(workspace: workspace, adminKeyID: key.id, adminToken: token.bearer, store: store))
+    // Closed on every path: a store left open when a test throws would trap in its deinit and end the run.
+    do {
+        let app = try buildApplication(options: options, store: store, storeServices: services, logger: logger, routes: routes)
+        let result = try await app.test(framework) { client in
+            let (workspace, key, token) = try await KeyIssuer(store: store).createWorkspace(named: "test-\(UUID().uuidString.prefix(12))")
+            return try await body(client, TestWorkspace(workspace: workspace, adminKeyID: key.id, adminToken: token.bearer, store: store))
+        }
+        try await store.close()
+        return result
+    } catch {
+        try? await store.close()
+        throw error
     }
-    try await store.close()
-    return result
 }
 
 /// A parsed JSON body.

@@ -1,0 +1,144 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+
+@testable import Keysmith
+
+/// What a client that does not play by the rules can and cannot do: made-up keys, floods, odd methods,
+/// invisible characters, caches.
+@Suite struct HostileClientTests {
+    /// A well-formed token (valid checksum) whose id no store holds.
+    static func madeUpToken() -> String { APIKeyToken.generate(prefix: "ks_").bearer }
+
+    @Test(arguments: Backend.available)
+    func anUnknownKeyIsLookedUpOnceThenAnsweredFromMemory(_ backend: Backend) async throws {
+        // A budget of one failed lookup: once the unknown id has spent it, a repeat that reached the database
+        // again would be refused with 429; it gets the 401 from memory instead.
+        try await withApp(backend, configure: { $0.lookupBudget = 1; $0.lookupWindow = .seconds(3600) }) { client, ws in
+            // Cache the admin key, and again once the feed's first polls have applied its creation entry.
+            let (mine, _, _) = try await client.call(.get, "/v1/auth/whoami", token: ws.adminToken)
+            #expect(mine == .ok)
+            try await Task.sleep(for: .milliseconds(400))
+            _ = try await client.call(.get, "/v1/auth/whoami", token: ws.adminToken)
+            let unknown = Self.madeUpToken()
+            let (first, body, _) = try await client.call(.get, "/v1/auth/whoami", token: unknown)
+            #expect(first == .unauthorized)
+            expectErrorShape(body, status: .unauthorized)
+            for _ in 0..<5 {
+                let (again, _, response) = try await client.call(.get, "/v1/auth/whoami", token: unknown)
+                #expect(again == .unauthorized)
+                #expect(String(buffer: response.body) == unauthorizedBody)
+            }
+            // A second unknown id needs a lookup, and the address's budget for this second is spent.
+            let (other, json, response) = try await client.call(.get, "/v1/auth/whoami", token: Self.madeUpToken())
+            #expect(other == .tooManyRequests)
+            expectErrorShape(json, status: .tooManyRequests)
+            #expect(Int(response.headers[.retryAfter] ?? "") ?? 0 > 0)
+            // A key in the cache is never affected by the budget.
+            let (still, _, _) = try await client.call(.get, "/v1/auth/whoami", token: ws.adminToken)
+            #expect(still == .ok)
+        }
+    }
+
+    @Test(arguments: Backend.available)
+    func aKeyCreatedAfterItsIdWasRefusedIsAcceptedOnceTheFeedSeesIt(_ backend: Backend) async throws {
+        // Another process inserts a key whose id this process has already cached as unknown.
+        let location = backend.freshLocation()
+        try await withApp(backend, location: location) { client, ws in
+            let token = APIKeyToken.generate(prefix: "ks_")
+            let (before, _, _) = try await client.call(.get, "/v1/auth/whoami", token: token.bearer)
+            #expect(before == .unauthorized)
+            try await location.withStore(logger: Logger(label: "other-process")) { other in
+                try await other.insertKey(APIKey(
+                    id: token.keyID, workspaceID: ws.workspace.id, name: "made elsewhere", description: nil, scope: .read,
+                    secretHash: SecretHash(secret: token.secret), serviceAccountID: nil, createdAt: .now(), createdBy: "cli", expiresAt: nil
+                ))
+            }
+            let accepted = try await eventually(timeout: .seconds(3)) {
+                try await client.call(.get, "/v1/auth/whoami", token: token.bearer).status == .ok
+            }
+            #expect(accepted, "a new key stayed refused by the negative cache")
+        }
+    }
+
+    @Test(arguments: Backend.available)
+    func aKeyCreatedThroughTheAPIIsAcceptedAtOnceAfterItsIdWasRefused(_ backend: Backend) async throws {
+        try await withApp(backend, configure: { $0.changePollInterval = .seconds(3600) }) { client, ws in
+            // No feed poll will come to the rescue: the create path itself must forget the absence.
+            let (created, token) = try await client.createKey(ws.adminToken, #"{"name": "fresh"}"#)
+            #expect(created["id"].string != nil)
+            let (status, _, _) = try await client.call(.get, "/v1/auth/whoami", token: token)
+            #expect(status == .ok)
+        }
+    }
+
+    @Test func unsupportedMethodsGet405WithAllow() async throws {
+        try await withApp(.sqlite) { client, ws in
+            let (trace, json, response) = try await client.call(.init("TRACE")!, "/v1/api-keys", token: ws.adminToken)
+            #expect(trace == .methodNotAllowed)
+            expectErrorShape(json, status: .methodNotAllowed)
+            #expect(response.headers[.allow] == "GET, HEAD, POST")
+            let (put, _, putResponse) = try await client.call(.put, "/v1/api-keys/\(ws.adminKeyID)", token: ws.adminToken, body: "{}")
+            #expect(put == .methodNotAllowed)
+            #expect(putResponse.headers[.allow] == "DELETE, GET, HEAD, PATCH")
+            let (missing, _, _) = try await client.call(.get, "/v1/no-such-thing", token: ws.adminToken)
+            #expect(missing == .notFound)
+        }
+    }
+
+    @Test(arguments: [
+        "\u{202E}evil",        // right-to-left override
+        "zero\u{200B}width",   // zero-width space
+        "line\u{2028}break",   // line separator
+        "para\u{2029}graph",   // paragraph separator
+        "bom\u{FEFF}",         // zero-width no-break space
+        String(repeating: "\u{1F600}", count: 201),  // 201 characters
+        String(repeating: "e\u{301}\u{301}\u{301}\u{301}", count: 100),  // 100 characters, 900 bytes
+    ])
+    func namesWithInvisibleOrTooManyCharactersAreRefused(_ name: String) async throws {
+        try await withApp(.sqlite) { client, ws in
+            let body = try String(decoding: JSONSerialization.data(withJSONObject: ["name": name]), as: UTF8.self)
+            let (status, json, _) = try await client.call(.post, "/v1/api-keys", token: ws.adminToken, body: body)
+            #expect(status == .badRequest)
+            expectErrorShape(json, status: .badRequest)
+            let (renamed, _, _) = try await client.call(.patch, "/v1/api-keys/\(ws.adminKeyID)", token: ws.adminToken, body: body)
+            #expect(renamed == .badRequest)
+            let (_, list, _) = try await client.call(.get, "/v1/api-keys", token: ws.adminToken)
+            #expect(list["meta"]["total"].int == 1, "a refused create changed nothing")
+            #expect(list["data"][0]["name"].string == "admin")
+        }
+    }
+
+    @Test func descriptionsHaveAByteLimitAndRefuseFormatCharacters() async throws {
+        try await withApp(.sqlite) { client, ws in
+            for description in [String(repeating: "\u{1F600}", count: 1001), "hidden\u{200D}joiner"] {
+                let body = try String(decoding: JSONSerialization.data(withJSONObject: ["name": "x", "description": description]), as: UTF8.self)
+                let (status, _, _) = try await client.call(.post, "/v1/api-keys", token: ws.adminToken, body: body)
+                #expect(status == .badRequest)
+            }
+            let (ok, _, _) = try await client.call(.post, "/v1/api-keys", token: ws.adminToken,
+                                                   body: #"{"name": "x", "description": "two\nlines\tand a tab"}"#)
+            #expect(ok == .created)
+        }
+    }
+
+    @Test func aSearchLongerThan200CharactersIs400() async throws {
+        try await withApp(.sqlite) { client, ws in
+            let (long, json, _) = try await client.call(.get, "/v1/api-keys?search=\(String(repeating: "a", count: 201))", token: ws.adminToken)
+            #expect(long == .badRequest)
+            expectErrorShape(json, status: .badRequest)
+            let (fine, _, _) = try await client.call(.get, "/v1/api-keys?search=\(String(repeating: "a", count: 200))", token: ws.adminToken)
+            #expect(fine == .ok)
+        }
+    }
+
+    @Test func responsesThatCarryASecretAreNotStored() async throws {
+        try await withApp(.sqlite) { client, ws in
+            let (status, _, response) = try await client.call(.post, "/v1/api-keys", token: ws.adminToken, body: #"{"name": "cached?"}"#)
+            #expect(status == .created)
+            #expect(response.headers[.cacheControl] == "no-store")
+        }
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import PostgresNIO
+import SQLiteNIO
+import Testing
+
+@testable import Keysmith
+
+/// Places where the two backends once disagreed, and the store's own guarantees.
+@Suite struct StoreAgreementTests {
+    @Test(arguments: Backend.available)
+    func aKeyWithAnUnknownStoredScopeIsRefusedNotDowngraded(_ backend: Backend) async throws {
+        try await withApp(backend) { client, ws in
+            let (created, token) = try await client.createKey(ws.adminToken, #"{"name": "from the future", "scope": "read"}"#)
+            let id = try #require(created["id"].string)
+            // A newer version (or a hand edit) wrote a scope this version does not know.
+            switch ws.store {
+            case let store as SQLiteKeyStore:
+                try await store.transaction { db in
+                    _ = try await db.query("UPDATE api_keys SET scope = 'superuser' WHERE id = ?", [.text(id)])
+                }
+            case let store as PostgresKeyStore:
+                try await store.query("UPDATE api_keys SET scope = 'superuser' WHERE id = \(id)")
+            default:
+                Issue.record("unknown store type")
+            }
+            #expect(try await ws.store.key(id: id) == nil)
+            let (status, _, response) = try await client.call(.get, "/v1/auth/whoami", token: token)
+            #expect(status == .unauthorized)
+            #expect(String(buffer: response.body) == unauthorizedBody)
+        }
+    }
+
+    @Test func sqliteSyncsEveryCommitToDisk() async throws {
+        let location = Backend.sqlite.freshLocation()
+        try await location.withStore(logger: Logger(label: "keysmith-test")) { store in
+            let sqlite = try #require(store as? SQLiteKeyStore)
+            let mode = try await sqlite.writer.query("PRAGMA synchronous").first?.column("synchronous")?.integer
+            #expect(mode == 2, "synchronous=FULL")
+        }
+    }
+
+    @Test func aFileThatIsNotADatabaseIsAnErrorNotACrash() async throws {
+        let path = TemporaryFile.path(suffix: ".sqlite")
+        try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: path))
+        await #expect(throws: (any Error).self) {
+            try await StoreLocation.sqlite(path: path).withStore(logger: Logger(label: "keysmith-test")) { _ in }
+        }
+    }
+
+    @Test func postgresURLsArePercentDecodedOnce() throws {
+        let parts = try PostgresKeyStore.URLParts("postgres://us%40er:p%2541ss%3Aword@db.example.com:6543/keys")
+        #expect(parts.username == "us@er")
+        #expect(parts.password == "p%41ss:word")
+        #expect(parts.port == 6543)
+        #expect(parts.database == "keys")
+    }
+
+    @Test(arguments: [
+        ("postgres://u@db.example.com/k", "require"),
+        ("postgres://u@10.1.2.3/k", "require"),
+        ("postgres://u@localhost/k", "prefer"),
+        ("postgres://u@127.0.0.1/k", "prefer"),
+        ("postgres://u@[::1]/k", "prefer"),
+        ("postgres://u@db.example.com/k?sslmode=disable", "disable"),
+    ])
+    func sslIsRequiredByDefaultForHostsThatAreNotLoopback(_ url: String, _ mode: String) throws {
+        #expect(try PostgresKeyStore.URLParts(url).sslMode == mode)
+    }
+}
