@@ -24,8 +24,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(help: "Behind a reverse proxy: record the client address from X-Forwarded-For. Env: KEYSMITH_TRUST_FORWARDED_FOR=1.")
     var trustForwardedFor = ProcessInfo.processInfo.environment["KEYSMITH_TRUST_FORWARDED_FOR"] == "1"
 
-    @Option(help: "File holding the key that seals webhook secrets (created if missing). Env: KEYSMITH_ENCRYPTION_KEY_FILE; KEYSMITH_ENCRYPTION_KEY gives the key itself.")
+    @Option(help: "File holding the key that seals webhook secrets (created if missing; required on PostgreSQL unless KEYSMITH_ENCRYPTION_KEY is set). Env: KEYSMITH_ENCRYPTION_KEY_FILE; KEYSMITH_ENCRYPTION_KEY gives the key itself.")
     var encryptionKeyFile: String?
+
+    @Option(help: "Days to keep webhook events, deliveries and attempts. Env: KEYSMITH_WEBHOOK_RETENTION_DAYS.")
+    var webhookRetentionDays: Int = ProcessInfo.processInfo.environment["KEYSMITH_WEBHOOK_RETENTION_DAYS"].flatMap(Int.init) ?? 30
 
     @Option(help: "trace, debug, info, notice, warning, error or critical. Env: KEYSMITH_LOG_LEVEL.")
     var logLevel: String = ProcessInfo.processInfo.environment["KEYSMITH_LOG_LEVEL"] ?? "info"
@@ -36,6 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard (0...65535).contains(port) else { throw ValidationError("--port must be from 0 to 65535") }
+        guard (1...3650).contains(webhookRetentionDays) else { throw ValidationError("--webhook-retention-days must be from 1 to 3650") }
     }
 
     func run() async throws {
@@ -49,6 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.allowPrivateWebhookTargets = allowPrivateWebhookTargets
         options.encryptionKeyFile = encryptionKeyFile ?? ProcessInfo.processInfo.environment["KEYSMITH_ENCRYPTION_KEY_FILE"]
         options.trustForwardedFor = trustForwardedFor
+        options.webhookRetention = .seconds(webhookRetentionDays * 86400)
         let logger = CommandLogging.logger(level: options.logLevel)
 
         let (store, services) = try await database.location.open(logger: logger)

@@ -23,16 +23,26 @@ public struct ServerOptions: Sendable {
     public var webhookRetrySchedule: [Duration] = WebhookDeliverer.standardSchedule
     public var webhookPollInterval: Duration = .seconds(1)
     public var expiryCheckInterval: Duration = .seconds(5)
+    /// One deadline for a whole webhook send: resolution, connect, request, response head and body.
+    public var webhookTimeout: Duration = .seconds(15)
+    /// Per-workspace webhook limits (endpoints, test events per minute).
+    public var webhookQuotas = WebhookQuotas()
+    /// Webhook events, deliveries and attempts older than this are deleted.
+    public var webhookRetention: Duration = .seconds(30 * 86400)
+    public var webhookRetentionInterval: Duration = .seconds(3600)
+    /// The retention service's clock (tests move it forward instead of waiting).
+    public var webhookRetentionClock: @Sendable () -> Timestamp = { .now() }
     /// Record the client address from `X-Forwarded-For` (set only behind a proxy you run).
     public var trustForwardedFor = false
 
     public init() {}
 
-    var resolvedEncryptionKeyFile: String {
+    /// On PostgreSQL, `nil` unless given: every instance must share one key, so none may make its own.
+    var resolvedEncryptionKeyFile: String? {
         if let encryptionKeyFile { return encryptionKeyFile }
         switch StoreLocation(database) {
         case .sqlite(let path): return path + ".key"
-        case .postgres: return "keysmith.key"
+        case .postgres: return nil
         }
     }
 }
@@ -51,7 +61,9 @@ public func buildApplication(
     let secrets = try SecretBox.load(environment: options.encryptionKey, file: options.resolvedEncryptionKeyFile)
     let policy = WebhookTargetPolicy(allowPrivateTargets: options.allowPrivateWebhookTargets)
     let deliverer = WebhookDeliverer(store: store, secrets: secrets, policy: policy, schedule: options.webhookRetrySchedule,
-                                     pollInterval: options.webhookPollInterval, migrated: migrated, logger: logger)
+                                     pollInterval: options.webhookPollInterval, timeout: options.webhookTimeout, migrated: migrated, logger: logger)
+    let retention = WebhookRetention(store: store, retention: options.webhookRetention, interval: options.webhookRetentionInterval,
+                                     migrated: migrated, logger: logger, now: options.webhookRetentionClock)
     let expiry = ExpiryNotifier(store: store, deliverer: deliverer, interval: options.expiryCheckInterval, migrated: migrated, logger: logger)
     let usage = UsageRecorder(store: store, interval: options.usageFlushInterval, logger: logger)
     let watcher = KeyChangeWatcher(store: store, cache: cache, interval: options.changePollInterval, migrated: migrated, logger: logger)
@@ -66,17 +78,19 @@ public func buildApplication(
     let v1 = router.group("v1").add(middleware: BearerAuthenticator(cache: cache, usage: usage, trustForwardedFor: options.trustForwardedFor))
     AuthController(store: store).addRoutes(to: v1)
     APIKeyController(issuer: issuer, cache: cache, deliverer: deliverer).addRoutes(to: v1.group("api-keys"))
-    WebhookController(store: store, secrets: secrets, policy: policy, deliverer: deliverer).addRoutes(to: v1.group("webhooks"))
+    WebhookController(store: store, secrets: secrets, policy: policy, deliverer: deliverer, quotas: options.webhookQuotas).addRoutes(to: v1.group("webhooks"))
 
     var app = Application(
         router: router,
         configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
-        services: storeServices + [watcher, usage, deliverer, expiry],
+        services: storeServices + [watcher, usage, deliverer, expiry, retention],
         logger: logger
     )
     // Migrations run once the store's services (a PostgreSQL pool) are up, before the first request.
     app.beforeServerStarts {
         try await store.migrate()
+        try await store.migrateWebhooks()
+        try await WebhookKeyCheck.verify(secrets, store: store)
         migrated.open()
         try await beforeServing()
     }
