@@ -22,7 +22,8 @@ import Testing
     func aReceiverThatStallsMidBodyHoldsUpNobody(_ backend: Backend) async throws {
         let stalling = try await StallingReceiver()
         let inbox = WebhookInbox()
-        let deadline = Duration.seconds(1)
+        // Long enough that waiting behind a stalled send would show, short enough for a quick test.
+        let deadline = Duration.seconds(3)
         let shutdown = try await withWebhookReceiver(inbox) { url in
             let ended = try await withApp(backend, configure: Self.hostileTenants(deadline: deadline)) { client, ws in
                 let (_, bad, _) = try await client.call(.post, "/v1/webhooks", token: ws.adminToken,
@@ -42,18 +43,18 @@ import Testing
                     let got = try await inbox.wait(for: round, type: "api_key.created", timeout: .seconds(5))
                     let latency = ContinuousClock.now - sent
                     #expect(got.count == round)
-                    #expect(latency < .milliseconds(900), "round \(round) took \(latency)")
+                    #expect(latency < .seconds(2), "round \(round) took \(latency)")
                 }
                 // Every stalled send ended at the deadline, as a timeout, and freed its slot for the next.
-                #expect(try await eventually(timeout: .seconds(10)) {
+                #expect(try await eventually(timeout: .seconds(15)) {
                     try await ws.store.deliveryAttempts(webhookID: badID, limit: 20).count >= 8
                 })
                 let attempts = try await ws.store.deliveryAttempts(webhookID: badID, limit: 20)
-                #expect(attempts.allSatisfy { $0.error == "timed out" && $0.statusCode == 200 || $0.error == "timed out" }, "\(attempts.map(\.error))")
-                #expect(attempts.allSatisfy { $0.durationMilliseconds < 2_500 }, "\(attempts.map(\.durationMilliseconds))")
+                #expect(attempts.allSatisfy { $0.error == "timed out" }, "\(attempts.map(\.error))")
+                #expect(attempts.allSatisfy { $0.durationMilliseconds < 4_500 }, "\(attempts.map(\.durationMilliseconds))")
                 // Leave sends in flight for the shutdown.
                 for _ in 0..<4 { _ = try await client.call(.post, "/v1/webhooks/\(badID)/test", token: ws.adminToken) }
-                _ = try await eventually(timeout: .seconds(3)) { stalling.requestCount >= 12 }
+                _ = try await eventually(timeout: .seconds(5)) { stalling.requestCount >= 12 }
                 return ContinuousClock.now
             }
             return ContinuousClock.now - ended
