@@ -35,8 +35,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Lookups of unknown key ids per client address per second before 429. Env: KEYSMITH_LOOKUP_BUDGET.")
     var lookupBudget: Int = ProcessInfo.processInfo.environment["KEYSMITH_LOOKUP_BUDGET"].flatMap(Int.init) ?? 20
 
-    @Option(help: "File holding the key that seals webhook secrets (created if missing). Env: KEYSMITH_ENCRYPTION_KEY_FILE; KEYSMITH_ENCRYPTION_KEY gives the key itself.")
+    @Option(help: "File holding the key that seals webhook secrets (created if missing; required on PostgreSQL unless KEYSMITH_ENCRYPTION_KEY is set). Env: KEYSMITH_ENCRYPTION_KEY_FILE; KEYSMITH_ENCRYPTION_KEY gives the key itself.")
     var encryptionKeyFile: String?
+
+    @Option(help: "Days to keep webhook events, deliveries and attempts. Env: KEYSMITH_WEBHOOK_RETENTION_DAYS.")
+    var webhookRetentionDays: Int = ProcessInfo.processInfo.environment["KEYSMITH_WEBHOOK_RETENTION_DAYS"].flatMap(Int.init) ?? 30
 
     @Option(help: "trace, debug, info, notice, warning, error or critical. Env: KEYSMITH_LOG_LEVEL.")
     var logLevel: String = ProcessInfo.processInfo.environment["KEYSMITH_LOG_LEVEL"] ?? "info"
@@ -50,6 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be from 1 to 3600 seconds") }
         guard (1...100_000).contains(maxConnections) else { throw ValidationError("--max-connections must be from 1 to 100000") }
         guard (1...100_000).contains(lookupBudget) else { throw ValidationError("--lookup-budget must be from 1 to 100000") }
+        guard (1...3650).contains(webhookRetentionDays) else { throw ValidationError("--webhook-retention-days must be from 1 to 3650") }
     }
 
     func run() async throws {
@@ -66,6 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.idleTimeout = .seconds(idleTimeout)
         options.maxConnections = maxConnections
         options.lookupBudget = lookupBudget
+        options.webhookRetention = .seconds(webhookRetentionDays * 86400)
         let logger = CommandLogging.logger(level: options.logLevel)
 
         let (store, services) = try await database.location.open(logger: logger)

@@ -29,6 +29,7 @@ import Foundation
 /// ```
 public struct WebhookSigner: Sendable {
     let keys: WebhookKeys
+    let previousKeys: [WebhookKeys]
 
     /// Creates a signer for one endpoint's secret.
     ///
@@ -37,7 +38,15 @@ public struct WebhookSigner: Sendable {
     ///   remainder is not valid base64 is used as raw UTF-8 bytes for the
     ///   Standard Webhooks signature, too.
     public init(secret: String) {
+        self.init(secret: secret, previousSecrets: [])
+    }
+
+    /// Creates a signer during a secret rotation: `webhook-signature` carries a `v1,` entry for `secret`
+    /// followed by one for each of `previousSecrets`, so receivers holding either secret accept the delivery.
+    /// `X-DialNexa-Signature` uses `secret` only.
+    public init(secret: String, previousSecrets: [String]) {
         self.keys = WebhookKeys(secret: secret)
+        self.previousKeys = previousSecrets.map(WebhookKeys.init(secret:))
     }
 
     /// Makes a new random webhook secret: `whsec_` followed by the base64 of
@@ -65,8 +74,10 @@ public struct WebhookSigner: Sendable {
     /// - Returns: `v1,` followed by the base64 HMAC-SHA256 of
     ///   `"<id>.<timestamp>.<body>"`.
     public func standardSignature(id: String, timestamp: Int64, body: some Sequence<UInt8>) -> String {
-        let mac = keys.standardMAC(id: id, timestamp: timestamp, body: body)
-        return "v1," + Data(mac).base64EncodedString()
+        let bytes = Array(body)
+        return ([keys] + previousKeys).map { keys in
+            "v1," + Data(keys.standardMAC(id: id, timestamp: timestamp, body: bytes)).base64EncodedString()
+        }.joined(separator: " ")
     }
 
     /// All four signature headers for one delivery, in this order:

@@ -20,6 +20,7 @@ import Foundation
 public struct WebhookVerifier: Sendable {
     let keys: WebhookKeys
     let tolerance: Duration
+    let acceptsBareDialNexaSignature: Bool
 
     /// Creates a verifier for one endpoint's secret.
     ///
@@ -29,9 +30,15 @@ public struct WebhookVerifier: Sendable {
     ///   - tolerance: How far `webhook-timestamp` may be from the current time,
     ///     in either direction, before the delivery is rejected. Defaults to
     ///     five minutes.
-    public init(secret: String, tolerance: Duration = .seconds(300)) {
+    ///   - acceptsBareDialNexaSignature: Whether ``verify(body:headers:now:)``
+    ///     accepts a delivery that carries only `X-DialNexa-Signature`. That
+    ///     signature has no timestamp, so a captured delivery can be **replayed
+    ///     forever**; leave this `false` (the default) unless a sender cannot
+    ///     send the Standard Webhooks headers.
+    public init(secret: String, tolerance: Duration = .seconds(300), acceptsBareDialNexaSignature: Bool = false) {
         self.keys = WebhookKeys(secret: secret)
         self.tolerance = tolerance
+        self.acceptsBareDialNexaSignature = acceptsBareDialNexaSignature
     }
 
     /// Verifies an `X-DialNexa-Signature` header.
@@ -108,10 +115,11 @@ public struct WebhookVerifier: Sendable {
 
     /// Verifies a delivery from its headers.
     ///
-    /// Header names are matched case-insensitively. If any of `webhook-id`,
-    /// `webhook-timestamp` or `webhook-signature` is present, the Standard
-    /// Webhooks signature is checked (and all three are required); otherwise
-    /// `X-DialNexa-Signature` is checked.
+    /// Header names are matched case-insensitively. The Standard Webhooks
+    /// headers `webhook-id`, `webhook-timestamp` and `webhook-signature` are
+    /// required: their timestamp is the replay protection. Only a verifier
+    /// made with `acceptsBareDialNexaSignature: true` accepts, when none of the
+    /// three is present, `X-DialNexa-Signature` alone (replayable).
     ///
     /// - Parameters:
     ///   - body: The exact request body bytes as received.
@@ -127,7 +135,7 @@ public struct WebhookVerifier: Sendable {
         let id = Self.header(WebhookHeaderName.id, in: headers)
         let timestamp = Self.header(WebhookHeaderName.timestamp, in: headers)
         let signatures = Self.header(WebhookHeaderName.signature, in: headers)
-        if id != nil || timestamp != nil || signatures != nil {
+        if id != nil || timestamp != nil || signatures != nil || !acceptsBareDialNexaSignature {
             try verifyStandard(
                 body: body,
                 id: id ?? "",

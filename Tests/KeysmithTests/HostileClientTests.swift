@@ -135,10 +135,15 @@ import Testing
     }
 
     @Test func responsesThatCarryASecretAreNotStored() async throws {
-        try await withApp(.sqlite) { client, ws in
+        try await withApp(.sqlite, configure: { $0.allowPrivateWebhookTargets = true }) { client, ws in
             let (status, _, response) = try await client.call(.post, "/v1/api-keys", token: ws.adminToken, body: #"{"name": "cached?"}"#)
             #expect(status == .created)
             #expect(response.headers[.cacheControl] == "no-store")
+            let (hook, _, hookResponse) = try await client.call(.post, "/v1/webhooks", token: ws.adminToken, body: #"{"url": "http://127.0.0.1:9/hook"}"#)
+            #expect(hook == .created)
+            #expect(hookResponse.headers[.cacheControl] == "no-store")
+            let (list, _, listResponse) = try await client.call(.get, "/v1/api-keys", token: ws.adminToken)
+            #expect(list == .ok && listResponse.headers[.cacheControl] == nil, "only responses with a secret")
         }
     }
 }

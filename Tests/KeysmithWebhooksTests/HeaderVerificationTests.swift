@@ -8,6 +8,8 @@ struct HeaderVerificationTests {
     let body = TestVectors.jsonBody
     let now = Date(timeIntervalSince1970: TimeInterval(TestVectors.timestamp))
     var verifier: WebhookVerifier { WebhookVerifier(secret: secret) }
+    /// Opted in to the bare, replayable `X-DialNexa-Signature`.
+    var replayableVerifier: WebhookVerifier { WebhookVerifier(secret: secret, acceptsBareDialNexaSignature: true) }
 
     var allHeaders: [String: String] {
         [
@@ -31,12 +33,27 @@ struct HeaderVerificationTests {
                 "Webhook-Signature": TestVectors.standardWhsec,
             ],
             now: now)
-        try verifier.verify(body: body, headers: ["x-dialnexa-signature": TestVectors.dialNexaWhsec], now: now)
-        try verifier.verify(body: body, headers: ["X-DIALNEXA-SIGNATURE": TestVectors.dialNexaWhsec], now: now)
+        try replayableVerifier.verify(body: body, headers: ["x-dialnexa-signature": TestVectors.dialNexaWhsec], now: now)
+        try replayableVerifier.verify(body: body, headers: ["X-DIALNEXA-SIGNATURE": TestVectors.dialNexaWhsec], now: now)
     }
 
-    @Test func dialNexaSignatureAloneIsEnough() throws {
-        try verifier.verify(body: body, headers: ["X-DialNexa-Signature": TestVectors.dialNexaWhsec])
+    /// By default the Standard Webhooks headers are required: their timestamp is the replay protection.
+    @Test func dialNexaSignatureAloneIsRefusedByDefault() {
+        #expect(throws: WebhookVerificationError.missingHeader("webhook-id")) {
+            try verifier.verify(body: body, headers: ["X-DialNexa-Signature": TestVectors.dialNexaWhsec], now: now)
+        }
+    }
+
+    @Test func dialNexaSignatureAloneIsEnoughWhenOptedIn() throws {
+        try replayableVerifier.verify(body: body, headers: ["X-DialNexa-Signature": TestVectors.dialNexaWhsec])
+    }
+
+    @Test func optingInStillChecksStandardHeadersWhenPresent() {
+        var headers = allHeaders
+        headers["webhook-timestamp"] = nil
+        #expect(throws: WebhookVerificationError.missingHeader("webhook-timestamp")) {
+            try replayableVerifier.verify(body: body, headers: headers, now: now)
+        }
     }
 
     @Test func standardHeadersTakePrecedenceOverDialNexa() {
@@ -48,8 +65,11 @@ struct HeaderVerificationTests {
     }
 
     @Test func noSignatureHeadersFailsAsMissingDialNexaSignature() {
-        #expect(throws: WebhookVerificationError.missingHeader("X-DialNexa-Signature")) {
+        #expect(throws: WebhookVerificationError.missingHeader("webhook-id")) {
             try verifier.verify(body: body, headers: ["Content-Type": "application/json"], now: now)
+        }
+        #expect(throws: WebhookVerificationError.missingHeader("X-DialNexa-Signature")) {
+            try replayableVerifier.verify(body: body, headers: ["Content-Type": "application/json"], now: now)
         }
     }
 
@@ -73,7 +93,7 @@ struct HeaderVerificationTests {
 
     @Test func emptyDialNexaSignatureCountsAsMissing() {
         #expect(throws: WebhookVerificationError.missingHeader("X-DialNexa-Signature")) {
-            try verifier.verify(body: body, headers: ["X-DialNexa-Signature": ""], now: now)
+            try replayableVerifier.verify(body: body, headers: ["X-DialNexa-Signature": ""], now: now)
         }
     }
 

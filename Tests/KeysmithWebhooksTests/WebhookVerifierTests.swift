@@ -78,6 +78,21 @@ struct WebhookVerifierTests {
         }
     }
 
+    /// A signer mid-rotation sends `v1,<new> v1,<old>`; either secret verifies, and X-DialNexa uses the new one.
+    @Test func signerWithPreviousSecretSignsWithBoth() throws {
+        let oldSecret = WebhookSigner.generateSecret()
+        let newSecret = WebhookSigner.generateSecret()
+        let signer = WebhookSigner(secret: newSecret, previousSecrets: [oldSecret])
+        let signatures = signer.standardSignature(id: id, timestamp: timestamp, body: body)
+        let entries = signatures.split(separator: " ").map(String.init)
+        #expect(entries == [WebhookSigner(secret: newSecret).standardSignature(id: id, timestamp: timestamp, body: body),
+                            WebhookSigner(secret: oldSecret).standardSignature(id: id, timestamp: timestamp, body: body)])
+        for secret in [oldSecret, newSecret] {
+            try WebhookVerifier(secret: secret).verifyStandard(body: body, id: id, timestamp: String(timestamp), signatures: signatures, now: now)
+        }
+        #expect(signer.dialNexaSignature(body: body) == WebhookSigner(secret: newSecret).dialNexaSignature(body: body))
+    }
+
     @Test func unknownVersionEntriesAreIgnored() throws {
         let valid = WebhookSigner(secret: secret).standardSignature(id: id, timestamp: timestamp, body: body)
         let v2 = "v2," + valid.dropFirst(3)

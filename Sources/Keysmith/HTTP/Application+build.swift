@@ -34,14 +34,24 @@ public struct ServerOptions: Sendable {
     public var lookupBudget = 20
     /// The window `lookupBudget` counts in (tests lengthen it to make the count exact).
     public var lookupWindow: Duration = .seconds(1)
+    /// One deadline for a whole webhook send: resolution, connect, request, response head and body.
+    public var webhookTimeout: Duration = .seconds(15)
+    /// Per-workspace webhook limits (endpoints, test events per minute).
+    public var webhookQuotas = WebhookQuotas()
+    /// Webhook events, deliveries and attempts older than this are deleted.
+    public var webhookRetention: Duration = .seconds(30 * 86400)
+    public var webhookRetentionInterval: Duration = .seconds(3600)
+    /// The retention service's clock (tests move it forward instead of waiting).
+    public var webhookRetentionClock: @Sendable () -> Timestamp = { .now() }
 
     public init() {}
 
-    var resolvedEncryptionKeyFile: String {
+    /// On PostgreSQL, `nil` unless given: every instance must share one key, so none may make its own.
+    var resolvedEncryptionKeyFile: String? {
         if let encryptionKeyFile { return encryptionKeyFile }
         switch StoreLocation(database) {
         case .sqlite(let path): return path + ".key"
-        case .postgres: return "keysmith.key"
+        case .postgres: return nil
         }
     }
 }
@@ -61,7 +71,9 @@ public func buildApplication(
     let secrets = try SecretBox.load(environment: options.encryptionKey, file: options.resolvedEncryptionKeyFile)
     let policy = WebhookTargetPolicy(allowPrivateTargets: options.allowPrivateWebhookTargets)
     let deliverer = WebhookDeliverer(store: store, secrets: secrets, policy: policy, schedule: options.webhookRetrySchedule,
-                                     pollInterval: options.webhookPollInterval, migrated: migrated, logger: logger)
+                                     pollInterval: options.webhookPollInterval, timeout: options.webhookTimeout, migrated: migrated, logger: logger)
+    let retention = WebhookRetention(store: store, retention: options.webhookRetention, interval: options.webhookRetentionInterval,
+                                     migrated: migrated, logger: logger, now: options.webhookRetentionClock)
     let expiry = ExpiryNotifier(store: store, deliverer: deliverer, interval: options.expiryCheckInterval, migrated: migrated, logger: logger)
     let usage = UsageRecorder(store: store, interval: options.usageFlushInterval, logger: logger)
     let watcher = KeyChangeWatcher(store: store, cache: cache, interval: options.changePollInterval, migrated: migrated, logger: logger)
@@ -78,7 +90,7 @@ public func buildApplication(
     let v1 = router.group("v1").add(middleware: authenticator)
     AuthController(store: store).addRoutes(to: v1)
     APIKeyController(issuer: issuer, cache: cache, deliverer: deliverer).addRoutes(to: v1.group("api-keys"))
-    WebhookController(store: store, secrets: secrets, policy: policy, deliverer: deliverer).addRoutes(to: v1.group("webhooks"))
+    WebhookController(store: store, secrets: secrets, policy: policy, deliverer: deliverer, quotas: options.webhookQuotas).addRoutes(to: v1.group("webhooks"))
 
     var app = Application(
         router: router.router,
@@ -87,12 +99,14 @@ public func buildApplication(
             address: .hostname(options.host, port: options.port), serverName: nil,
             availableConnectionsDelegate: MaximumAvailableConnections(options.maxConnections)
         ),
-        services: storeServices + [watcher, usage, deliverer, expiry],
+        services: storeServices + [watcher, usage, deliverer, expiry, retention],
         logger: logger
     )
     // Migrations run once the store's services (a PostgreSQL pool) are up, before the first request.
     app.beforeServerStarts {
         try await store.migrate()
+        try await store.migrateWebhooks()
+        try await WebhookKeyCheck.verify(secrets, store: store)
         migrated.open()
         try await beforeServing()
     }

@@ -10,6 +10,7 @@ struct WebhookController {
     let secrets: SecretBox
     let policy: WebhookTargetPolicy
     let deliverer: WebhookDeliverer
+    let quotas: WebhookQuotas
 
     func addRoutes(to group: RouterGroup<Context>) {
         group.post(use: create)
@@ -21,7 +22,7 @@ struct WebhookController {
         group.get(":id/deliveries", use: deliveries)
     }
 
-    @Sendable func create(_ request: Request, context: Context) async throws -> WebhookResource {
+    @Sendable func create(_ request: Request, context: Context) async throws -> Response {
         let caller = try context.requireCaller(scope: .admin)
         let body = try await JSONObject.read(from: request, context: context)
         try body.requireOnly(["url", "secret", "events", "description"])
@@ -29,14 +30,19 @@ struct WebhookController {
         try await policy.check(url)
         let secret = try Self.secret(try body.string("secret") ?? nil) ?? WebhookSigner.generateSecret()
         let now = Timestamp.now()
+        let id = WebhookEndpoint.newID()
         let endpoint = WebhookEndpoint(
-            id: WebhookEndpoint.newID(), workspaceID: caller.workspaceID, url: url,
+            id: id, workspaceID: caller.workspaceID, url: url,
             description: try KeyFields.description(try body.string("description") ?? nil),
-            events: try Self.events(body), sealedSecret: try secrets.seal(secret), enabled: true, disabledReason: nil,
+            events: try Self.events(body), sealedSecret: try secrets.seal(secret, webhookID: id), enabled: true, disabledReason: nil,
             createdAt: now, updatedAt: now
         )
-        try await store.createWebhook(endpoint)
-        return WebhookResource(endpoint: endpoint, secret: secret, status: .created)
+        guard try await store.createWebhook(endpoint, limit: quotas.endpointsPerWorkspace) else {
+            // Deleting an endpoint frees a place at once, so there is no better time to give than "now".
+            return try Self.tooManyRequests("this workspace already has \(quotas.endpointsPerWorkspace) webhooks, the most it may have; delete one first",
+                                            retryAfterSeconds: 60, request: request, context: context)
+        }
+        return try WebhookResource(endpoint: endpoint, secret: secret, status: .created).response(from: request, context: context)
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> PageResource<WebhookResource> {
@@ -71,8 +77,10 @@ struct WebhookController {
             guard newSecret == nil else { throw APIError.badRequest("give 'secret' or 'rotate_secret', not both") }
             newSecret = given
         }
-        change.sealedSecret = try newSecret.map(secrets.seal)
-        guard change != WebhookChange() else { throw APIError.badRequest("give at least one of url, events, description, enabled, secret, rotate_secret") }
+        change.sealedSecret = try newSecret.map { try secrets.seal($0, webhookID: id) }
+        // The replaced secret keeps signing beside the new one, so receivers can switch without losing deliveries.
+        if change.sealedSecret != nil { change.previousSecretUntil = Timestamp.now().adding(milliseconds: quotas.previousSecretGrace.milliseconds) }
+        guard change.url != nil || change.description != nil || change.events != nil || change.enabled != nil || change.sealedSecret != nil else { throw APIError.badRequest("give at least one of url, events, description, enabled, secret, rotate_secret") }
         guard let endpoint = try await store.updateWebhook(id: id, workspaceID: caller.workspaceID, change: change, at: .now()) else {
             throw Self.notFound(id)
         }
@@ -88,7 +96,12 @@ struct WebhookController {
     @Sendable func test(_ request: Request, context: Context) async throws -> Response {
         let endpoint = try await find(context)
         let event = WebhookEvent.test(webhookID: endpoint.id, workspaceID: endpoint.workspaceID)
-        try await store.enqueue(event, onlyTo: endpoint.id)
+        if let wait = try await store.enqueueTest(event, webhookID: endpoint.id, limit: quotas.testEventsPerWindow,
+                                                  windowMilliseconds: quotas.testEventWindow.milliseconds) {
+            return try Self.tooManyRequests(
+                "this workspace may send \(quotas.testEventsPerWindow) test events per \(quotas.testEventWindow.milliseconds / 1000) seconds; try again later",
+                retryAfterSeconds: Int((wait + 999) / 1000), request: request, context: context)
+        }
         deliverer.poke()
         return JSONWriter.response(status: .accepted) { json in
             json.object { json in
@@ -134,10 +147,18 @@ struct WebhookController {
         APIError.notFound("no webhook with id '\(id.prefix(64))' in this workspace")
     }
 
+    /// A 429 in the seed shape, with `Retry-After` in whole seconds.
+    static func tooManyRequests(_ message: String, retryAfterSeconds: Int, request: Request, context: Context) throws -> Response {
+        var response = try APIError(.tooManyRequests, message).response(from: request, context: context)
+        response.headers[.retryAfter] = String(max(1, retryAfterSeconds))
+        return response
+    }
+
+    /// User-supplied secrets: at least 24 bytes, since the HMAC is only as strong as its key.
     static func secret(_ raw: String?) throws -> String? {
         guard let raw else { return nil }
-        guard (16...256).contains(raw.utf8.count), raw.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-            throw APIError.badRequest("secret must be 16 to 256 printable ASCII characters without spaces")
+        guard (24...256).contains(raw.utf8.count), raw.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw APIError.badRequest("secret must be 24 to 256 printable ASCII characters without spaces")
         }
         return raw
     }
@@ -179,6 +200,8 @@ struct WebhookResource: JSONWritable, ResponseGenerator {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        JSONWriter.response(status: status) { write(to: &$0) }
+        var response = JSONWriter.response(status: status) { write(to: &$0) }
+        if secret != nil { response.headers[.cacheControl] = "no-store" }  // the signing secret must not sit in any cache
+        return response
     }
 }

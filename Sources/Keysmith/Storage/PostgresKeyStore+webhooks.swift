@@ -62,15 +62,114 @@ extension PostgresKeyStore {
         "CREATE INDEX webhook_attempts_by_webhook ON webhook_attempts (webhook_id, seq DESC)",
     ]
 
-    public func createWebhook(_ endpoint: WebhookEndpoint) async throws {
-        try await query(
-            """
-            INSERT INTO webhooks (id, workspace_id, url, description, events, sealed_secret, enabled, disabled_reason, created_at, updated_at)
-            VALUES (\(endpoint.id), \(endpoint.workspaceID), \(endpoint.url), \(endpoint.description), \(endpoint.eventsColumn),
-                    \(endpoint.sealedSecret), \(endpoint.enabled), \(endpoint.disabledReason), \(endpoint.createdAt.milliseconds),
-                    \(endpoint.updatedAt.milliseconds))
-            """
-        )
+    /// The webhook schema's own versions, kept apart from `migrations` so webhook and key changes merge
+    /// independently; applied after them. Append, never edit.
+    static let webhookMigrations: [[String]] = [
+        [
+            "ALTER TABLE webhooks ADD COLUMN previous_sealed_secret TEXT",
+            "ALTER TABLE webhooks ADD COLUMN previous_secret_until BIGINT",
+            "CREATE TABLE webhook_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "CREATE INDEX events_by_workspace_type ON events (workspace_id, type, created_at)",
+            "CREATE INDEX events_by_age ON events (created_at)",
+            "CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, status, locked_until)",
+            "CREATE INDEX webhook_deliveries_by_age ON webhook_deliveries (created_at)",
+            "CREATE INDEX webhook_deliveries_by_event ON webhook_deliveries (event_id)",
+            "CREATE INDEX webhook_attempts_by_age ON webhook_attempts (attempted_at)",
+        ],
+    ]
+
+    public func migrateWebhooks() async throws {
+        try await transaction { [logger] connection in
+            // One instance migrates at a time (its own lock, beside `migrate()`'s).
+            try await connection.query("SELECT pg_advisory_xact_lock(7305643216850)", logger: logger)
+            try await connection.query(
+                "CREATE TABLE IF NOT EXISTS webhook_schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)",
+                logger: logger
+            )
+            var applied = Set<Int>()
+            for try await version in try await connection.query("SELECT version FROM webhook_schema_migrations", logger: logger).decode(Int.self) {
+                applied.insert(version)
+            }
+            for (index, statements) in Self.webhookMigrations.enumerated() where !applied.contains(index + 1) {
+                for statement in statements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+                let version = index + 1
+                try await connection.query(
+                    "INSERT INTO webhook_schema_migrations (version, applied_at) VALUES (\(version), \(Timestamp.now().milliseconds))",
+                    logger: logger
+                )
+            }
+        }
+    }
+
+    public func webhookKeyCheck(storingIfAbsent candidate: String) async throws -> String {
+        try await query("INSERT INTO webhook_settings (name, value) VALUES ('key_check', \(candidate)) ON CONFLICT (name) DO NOTHING")
+        return try await query("SELECT value FROM webhook_settings WHERE name = 'key_check'").first.map { try $0["value"].decode(String.self) } ?? candidate
+    }
+
+    public func anySealedWebhookSecret() async throws -> (webhookID: String, sealed: String)? {
+        try await query("SELECT id, sealed_secret FROM webhooks LIMIT 1").first.map {
+            (try $0["id"].decode(String.self), try $0["sealed_secret"].decode(String.self))
+        }
+    }
+
+    public func createWebhook(_ endpoint: WebhookEndpoint, limit: Int) async throws -> Bool {
+        try await transaction { [logger] connection in
+            // Serialises creates per workspace, so concurrent requests cannot pass the limit together.
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(endpoint.workspaceID))::bigint)", logger: logger)
+            let count = try await Self.rows("SELECT count(*)::bigint AS n FROM webhooks WHERE workspace_id = \(endpoint.workspaceID)",
+                                            on: connection, logger: logger).first.map { try $0["n"].decode(Int.self) } ?? 0
+            guard count < limit else { return false }
+            try await connection.query(
+                """
+                INSERT INTO webhooks (id, workspace_id, url, description, events, sealed_secret, enabled, disabled_reason, created_at, updated_at)
+                VALUES (\(endpoint.id), \(endpoint.workspaceID), \(endpoint.url), \(endpoint.description), \(endpoint.eventsColumn),
+                        \(endpoint.sealedSecret), \(endpoint.enabled), \(endpoint.disabledReason), \(endpoint.createdAt.milliseconds),
+                        \(endpoint.updatedAt.milliseconds))
+                """,
+                logger: logger
+            )
+            return true
+        }
+    }
+
+    public func enqueueTest(_ event: WebhookEvent, webhookID: String, limit: Int, windowMilliseconds: Int64) async throws -> Int64? {
+        try await transaction { [logger] connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(event.workspaceID))::bigint)", logger: logger)
+            let since = event.createdAt.milliseconds - windowMilliseconds
+            let recent = try await Self.rows(
+                """
+                SELECT created_at FROM events WHERE workspace_id = \(event.workspaceID) AND type = \(WebhookEventType.test.rawValue)
+                AND created_at > \(since) ORDER BY created_at DESC LIMIT \(limit)
+                """,
+                on: connection, logger: logger
+            ).map { try $0["created_at"].decode(Int64.self) }
+            if recent.count >= limit, let oldest = recent.last {
+                return max(1, oldest + windowMilliseconds - event.createdAt.milliseconds)
+            }
+            try await Self.enqueue(event, onlyTo: webhookID, on: connection, logger: logger)
+            return nil
+        }
+    }
+
+    public func pruneWebhookHistory(before: Timestamp, now: Timestamp) async throws -> WebhookPruneCount {
+        try await transaction { [logger] connection in
+            var count = WebhookPruneCount()
+            count.attempts = try await Self.rows("DELETE FROM webhook_attempts WHERE attempted_at < \(before.milliseconds) RETURNING 1",
+                                                 on: connection, logger: logger).count
+            // A delivery leased right now is being sent; it goes on a later pass.
+            count.deliveries = try await Self.rows(
+                "DELETE FROM webhook_deliveries WHERE created_at < \(before.milliseconds) AND locked_until <= \(now.milliseconds) RETURNING 1",
+                on: connection, logger: logger
+            ).count
+            count.events = try await Self.rows(
+                """
+                DELETE FROM events WHERE created_at < \(before.milliseconds)
+                AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = events.id) RETURNING 1
+                """,
+                on: connection, logger: logger
+            ).count
+            return count
+        }
     }
 
     public func webhook(id: String, workspaceID: String) async throws -> WebhookEndpoint? {
@@ -90,6 +189,7 @@ extension PostgresKeyStore {
     public func updateWebhook(id: String, workspaceID: String, change: WebhookChange, at: Timestamp) async throws -> WebhookEndpoint? {
         let setURL = change.url != nil, setDescription = change.description != nil, setEvents = change.events != nil
         let setEnabled = change.enabled != nil, setSecret = change.sealedSecret != nil
+        let keepPrevious = change.previousSecretUntil != nil
         let description = change.description ?? nil
         let events = change.events.map { WebhookEndpoint(id: "", workspaceID: "", url: "", description: nil, events: $0, sealedSecret: "",
                                                           enabled: true, disabledReason: nil, createdAt: at, updatedAt: at).eventsColumn }
@@ -101,6 +201,8 @@ extension PostgresKeyStore {
                 events = CASE WHEN \(setEvents) THEN \(events) ELSE events END,
                 enabled = CASE WHEN \(setEnabled) THEN \(change.enabled) ELSE enabled END,
                 disabled_reason = CASE WHEN \(change.enabled == true) THEN NULL ELSE disabled_reason END,
+                previous_sealed_secret = CASE WHEN \(setSecret) THEN (CASE WHEN \(keepPrevious) THEN sealed_secret END) ELSE previous_sealed_secret END,
+                previous_secret_until = CASE WHEN \(setSecret) THEN \(change.previousSecretUntil?.milliseconds) ELSE previous_secret_until END,
                 sealed_secret = CASE WHEN \(setSecret) THEN \(change.sealedSecret) ELSE sealed_secret END,
                 updated_at = \(at.milliseconds)
             WHERE id = \(id) AND workspace_id = \(workspaceID)
@@ -147,29 +249,44 @@ extension PostgresKeyStore {
         )
     }
 
-    public func claimDeliveries(now: Timestamp, limit: Int, leaseMilliseconds: Int64) async throws -> [ClaimedDelivery] {
+    public func claimDeliveries(now: Timestamp, limit: Int, perEndpoint: Int, leaseMilliseconds: Int64) async throws -> [ClaimedDelivery] {
         let lease = now.milliseconds + leaseMilliseconds
-        // SKIP LOCKED: several instances claim concurrently and never the same delivery.
-        let rows = try await query(
-            """
-            WITH due AS (
-                SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.enabled
-                WHERE d.status = 'pending' AND d.next_attempt_at <= \(now.milliseconds) AND d.locked_until <= \(now.milliseconds)
-                ORDER BY d.next_attempt_at LIMIT \(limit)
-                FOR UPDATE OF d SKIP LOCKED
+        let rows = try await transaction { [logger] connection in
+            // Claims are serialised across instances, so the per-endpoint count each one sees is exact.
+            try await connection.query("SELECT pg_advisory_xact_lock(7305643216851)", logger: logger)
+            // Each endpoint's due rows are ranked oldest first; an endpoint contributes only what its free slots
+            // (perEndpoint minus its leased rows) allow, so a backlog on one never fills the claim for the others.
+            return try await Self.rows(
+                """
+                WITH busy AS (
+                    SELECT webhook_id, count(*) AS n FROM webhook_deliveries
+                    WHERE status = 'pending' AND locked_until > \(now.milliseconds) GROUP BY webhook_id
+                ), ranked AS (
+                    SELECT d.id, d.webhook_id, d.next_attempt_at,
+                           row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.next_attempt_at, d.id) AS rank
+                    FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.enabled
+                    WHERE d.status = 'pending' AND d.next_attempt_at <= \(now.milliseconds) AND d.locked_until <= \(now.milliseconds)
+                ), due AS (
+                    SELECT ranked.id FROM ranked LEFT JOIN busy ON busy.webhook_id = ranked.webhook_id
+                    WHERE ranked.rank + coalesce(busy.n, 0) <= \(perEndpoint)
+                    ORDER BY ranked.next_attempt_at LIMIT \(limit)
+                )
+                UPDATE webhook_deliveries d SET locked_until = \(lease)
+                FROM due, events e, webhooks w
+                WHERE d.id = due.id AND e.id = d.event_id AND w.id = d.webhook_id
+                RETURNING d.id, d.webhook_id, d.event_id, d.attempts, w.url, w.sealed_secret, e.type, e.payload,
+                          CASE WHEN w.previous_secret_until > \(now.milliseconds) THEN w.previous_sealed_secret END AS previous_sealed_secret
+                """,
+                on: connection, logger: logger
             )
-            UPDATE webhook_deliveries d SET locked_until = \(lease)
-            FROM due, events e, webhooks w
-            WHERE d.id = due.id AND e.id = d.event_id AND w.id = d.webhook_id
-            RETURNING d.id, d.webhook_id, d.event_id, d.attempts, w.url, w.sealed_secret, e.type, e.payload
-            """
-        )
+        }
         return try rows.map { row in
             ClaimedDelivery(
                 id: try row["id"].decode(String.self), webhookID: try row["webhook_id"].decode(String.self),
                 url: try row["url"].decode(String.self), sealedSecret: try row["sealed_secret"].decode(String.self),
                 eventID: try row["event_id"].decode(String.self), eventType: try row["type"].decode(String.self),
-                payload: try row["payload"].decode(String.self), attempts: try row["attempts"].decode(Int.self)
+                payload: try row["payload"].decode(String.self), attempts: try row["attempts"].decode(Int.self),
+                previousSealedSecret: try row["previous_sealed_secret"].decode(String?.self)
             )
         }
     }

@@ -60,8 +60,53 @@ extension SQLiteKeyStore {
         "CREATE INDEX webhook_attempts_by_webhook ON webhook_attempts (webhook_id, seq DESC)",
     ]
 
-    public func createWebhook(_ endpoint: WebhookEndpoint) async throws {
+    /// The webhook schema's own versions, kept apart from `migrations` so webhook and key changes merge
+    /// independently; applied after them. Append, never edit.
+    static let webhookMigrations: [[String]] = [
+        [
+            "ALTER TABLE webhooks ADD COLUMN previous_sealed_secret TEXT",
+            "ALTER TABLE webhooks ADD COLUMN previous_secret_until INTEGER",
+            "CREATE TABLE webhook_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            "CREATE INDEX events_by_workspace_type ON events (workspace_id, type, created_at)",
+            "CREATE INDEX events_by_age ON events (created_at)",
+            "CREATE INDEX webhook_deliveries_by_webhook ON webhook_deliveries (webhook_id, status, locked_until)",
+            "CREATE INDEX webhook_deliveries_by_age ON webhook_deliveries (created_at)",
+            "CREATE INDEX webhook_deliveries_by_event ON webhook_deliveries (event_id)",
+            "CREATE INDEX webhook_attempts_by_age ON webhook_attempts (attempted_at)",
+        ],
+    ]
+
+    public func migrateWebhooks() async throws {
         try await transaction { db in
+            _ = try await db.query("CREATE TABLE IF NOT EXISTS webhook_schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            let applied = Set(try await db.query("SELECT version FROM webhook_schema_migrations").compactMap { $0.column("version")?.integer })
+            for (index, statements) in Self.webhookMigrations.enumerated() where !applied.contains(index + 1) {
+                for statement in statements { _ = try await db.query(statement) }
+                _ = try await db.query("INSERT INTO webhook_schema_migrations (version, applied_at) VALUES (?, ?)",
+                                       [.integer(index + 1), .timestamp(.now())])
+            }
+        }
+    }
+
+    public func webhookKeyCheck(storingIfAbsent candidate: String) async throws -> String {
+        try await transaction { db in
+            _ = try await db.query("INSERT OR IGNORE INTO webhook_settings (name, value) VALUES ('key_check', ?)", [.text(candidate)])
+            return try await db.query("SELECT value FROM webhook_settings WHERE name = 'key_check'").first?.column("value")?.string ?? candidate
+        }
+    }
+
+    public func anySealedWebhookSecret() async throws -> (webhookID: String, sealed: String)? {
+        guard let row = try await reader.query("SELECT id, sealed_secret FROM webhooks LIMIT 1").first,
+              let id = row.column("id")?.string, let sealed = row.column("sealed_secret")?.string
+        else { return nil }
+        return (id, sealed)
+    }
+
+    public func createWebhook(_ endpoint: WebhookEndpoint, limit: Int) async throws -> Bool {
+        try await transaction { db in
+            let count = try await db.query("SELECT count(*) AS n FROM webhooks WHERE workspace_id = ?", [.text(endpoint.workspaceID)])
+                .first?.column("n")?.integer ?? 0
+            guard count < limit else { return false }
             _ = try await db.query(
                 """
                 INSERT INTO webhooks (id, workspace_id, url, description, events, sealed_secret, enabled, disabled_reason, created_at, updated_at)
@@ -73,6 +118,7 @@ extension SQLiteKeyStore {
                     .optionalText(endpoint.disabledReason), .timestamp(endpoint.createdAt), .timestamp(endpoint.updatedAt),
                 ]
             )
+            return true
         }
     }
 
@@ -103,8 +149,16 @@ extension SQLiteKeyStore {
                 endpoint.enabled = enabled
                 if enabled { endpoint.disabledReason = nil }
             }
-            if let sealed = change.sealedSecret { endpoint.sealedSecret = sealed }
+            var previous: (sealed: String?, until: Timestamp?)?
+            if let sealed = change.sealedSecret {
+                previous = change.previousSecretUntil.map { (endpoint.sealedSecret, $0) } ?? (nil, nil)
+                endpoint.sealedSecret = sealed
+            }
             endpoint.updatedAt = at
+            if let previous {
+                _ = try await db.query("UPDATE webhooks SET previous_sealed_secret = ?, previous_secret_until = ? WHERE id = ?",
+                                       [.optionalText(previous.sealed), .optionalTimestamp(previous.until), .text(id)])
+            }
             _ = try await db.query(
                 """
                 UPDATE webhooks SET url = ?, description = ?, events = ?, sealed_secret = ?, enabled = ?, disabled_reason = ?, updated_at = ?
@@ -157,18 +211,32 @@ extension SQLiteKeyStore {
         )
     }
 
-    public func claimDeliveries(now: Timestamp, limit: Int, leaseMilliseconds: Int64) async throws -> [ClaimedDelivery] {
+    public func claimDeliveries(now: Timestamp, limit: Int, perEndpoint: Int, leaseMilliseconds: Int64) async throws -> [ClaimedDelivery] {
         try await transaction { db in
+            // Each endpoint's due rows are ranked oldest first; an endpoint contributes only what its free slots
+            // (perEndpoint minus its leased rows) allow, so a backlog on one never fills the claim for the others.
             let rows = try await db.query(
                 """
-                SELECT d.id, d.webhook_id, d.event_id, d.attempts, w.url, w.sealed_secret, e.type, e.payload
-                FROM webhook_deliveries d
-                JOIN webhooks w ON w.id = d.webhook_id AND w.enabled = 1
+                WITH busy AS (
+                    SELECT webhook_id, count(*) AS n FROM webhook_deliveries
+                    WHERE status = 'pending' AND locked_until > ?1 GROUP BY webhook_id
+                ), due AS (
+                    SELECT d.id, d.webhook_id, d.next_attempt_at,
+                           row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.next_attempt_at, d.id) AS rank
+                    FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.enabled = 1
+                    WHERE d.status = 'pending' AND d.next_attempt_at <= ?1 AND d.locked_until <= ?1
+                )
+                SELECT d.id, d.webhook_id, d.event_id, d.attempts, w.url, w.sealed_secret, e.type, e.payload,
+                       CASE WHEN w.previous_secret_until > ?1 THEN w.previous_sealed_secret END AS previous_sealed_secret
+                FROM due
+                LEFT JOIN busy ON busy.webhook_id = due.webhook_id
+                JOIN webhook_deliveries d ON d.id = due.id
+                JOIN webhooks w ON w.id = d.webhook_id
                 JOIN events e ON e.id = d.event_id
-                WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND d.locked_until <= ?
-                ORDER BY d.next_attempt_at LIMIT ?
+                WHERE due.rank + coalesce(busy.n, 0) <= ?2
+                ORDER BY due.next_attempt_at LIMIT ?3
                 """,
-                [.timestamp(now), .timestamp(now), .integer(limit)]
+                [.timestamp(now), .integer(perEndpoint), .integer(limit)]
             )
             let claimed = rows.compactMap { row -> ClaimedDelivery? in
                 guard let id = row.column("id")?.string, let webhookID = row.column("webhook_id")?.string,
@@ -177,7 +245,8 @@ extension SQLiteKeyStore {
                       let payload = row.column("payload")?.string
                 else { return nil }
                 return ClaimedDelivery(id: id, webhookID: webhookID, url: url, sealedSecret: sealed, eventID: eventID,
-                                       eventType: type, payload: payload, attempts: row.column("attempts")?.integer ?? 0)
+                                       eventType: type, payload: payload, attempts: row.column("attempts")?.integer ?? 0,
+                                       previousSealedSecret: row.column("previous_sealed_secret")?.string)
             }
             for delivery in claimed {
                 _ = try await db.query("UPDATE webhook_deliveries SET locked_until = ? WHERE id = ?",
@@ -185,6 +254,41 @@ extension SQLiteKeyStore {
             }
             return claimed
         }
+    }
+
+    public func enqueueTest(_ event: WebhookEvent, webhookID: String, limit: Int, windowMilliseconds: Int64) async throws -> Int64? {
+        try await transaction { db in
+            let since = event.createdAt.adding(milliseconds: -windowMilliseconds)
+            let recent = try await db.query(
+                "SELECT created_at FROM events WHERE workspace_id = ? AND type = ? AND created_at > ? ORDER BY created_at DESC LIMIT ?",
+                [.text(event.workspaceID), .text(WebhookEventType.test.rawValue), .timestamp(since), .integer(limit)]
+            ).compactMap { $0.column("created_at")?.integer }
+            if recent.count >= limit, let oldest = recent.last {
+                return max(1, Int64(oldest) + windowMilliseconds - event.createdAt.milliseconds)
+            }
+            try await Self.enqueue(event, onlyTo: webhookID, on: db)
+            return nil
+        }
+    }
+
+    public func pruneWebhookHistory(before: Timestamp, now: Timestamp) async throws -> WebhookPruneCount {
+        try await transaction { db in
+            var count = WebhookPruneCount()
+            count.attempts = try await Self.changes(db, "DELETE FROM webhook_attempts WHERE attempted_at < ?", [.timestamp(before)])
+            // A delivery leased right now is being sent; it goes on a later pass.
+            count.deliveries = try await Self.changes(db, "DELETE FROM webhook_deliveries WHERE created_at < ? AND locked_until <= ?",
+                                                      [.timestamp(before), .timestamp(now)])
+            count.events = try await Self.changes(db, """
+                DELETE FROM events WHERE created_at < ?
+                AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = events.id)
+                """, [.timestamp(before)])
+            return count
+        }
+    }
+
+    private static func changes(_ db: SQLiteConnection, _ sql: String, _ binds: [SQLiteData]) async throws -> Int {
+        _ = try await db.query(sql, binds)
+        return try await db.query("SELECT changes() AS n").first?.column("n")?.integer ?? 0
     }
 
     public func releaseDeliveries(ids: [String]) async throws {

@@ -39,6 +39,7 @@ public enum StoreLocation: Sendable, Equatable {
             defer { group.cancelAll() }
             do {
                 try await store.migrate()
+                try await store.migrateWebhooks()
                 let result = try await body(store)
                 try await store.close()
                 return result

@@ -20,8 +20,6 @@ public final class WebhookDeliverer: Service, Sendable {
         .seconds(36000), .seconds(50400), .seconds(72000), .seconds(86400),
     ]
     static let goneReason = "the receiver answered 410 Gone"
-    /// How long a claim lasts: the request timeout and some. A delivery whose instance died is sent again after it.
-    static let leaseMilliseconds: Int64 = 30_000
 
     let store: any KeyStore
     let secrets: SecretBox
@@ -31,6 +29,9 @@ public final class WebhookDeliverer: Service, Sendable {
     let perEndpointLimit = 4
     let totalLimit = 32
     let timeout: Duration
+    let clients = PinnedHTTPClients()
+    /// How long a claim lasts: the send deadline and some. A delivery whose instance died is sent again after it.
+    var leaseMilliseconds: Int64 { max(30_000, 2 * timeout.milliseconds) }
     let migrated: MigrationGate
     let logger: Logger
     private let inFlight = Mutex<[String: Int]>([:])
@@ -54,11 +55,7 @@ public final class WebhookDeliverer: Service, Sendable {
     public func poke() { wakeUp.yield() }
 
     public func run() async throws {
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)), decompression: .disabled)
-        // A refused connection is a failed attempt now, not retried inside the client until the timeout.
-        configuration.connectionPool.retryConnectionEstablishment = false
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        guard (try? await cancelWhenGracefulShutdown { try await self.migrated.wait() }) != nil else { return try await client.shutdown() }
+        guard (try? await cancelWhenGracefulShutdown { try await self.migrated.wait() }) != nil else { return }
         await withDiscardingTaskGroup { clock in
             clock.addTask {  // a poll every interval, besides the pokes
                 while !Task.isCancelled {
@@ -66,24 +63,26 @@ public final class WebhookDeliverer: Service, Sendable {
                     self.wakeUp.yield()
                 }
             }
-            // Sends in flight at shutdown are finished, not cut off; the group waits for them.
+            // Sends in flight at shutdown are finished, not cut off; each ends by its deadline, so the group does too.
             await withDiscardingTaskGroup { sends in
                 for await _ in wakeUps.cancelOnGracefulShutdown() {
-                    await claimAndStart(client: client, into: &sends)
+                    await claimAndStart(into: &sends)
                 }
             }
             clock.cancelAll()
         }
-        try await client.shutdown()
+        await clients.shutdown()
     }
 
     /// Claims what is due, within the limits, and starts sending each in `sends`.
-    private func claimAndStart(client: HTTPClient, into sends: inout DiscardingTaskGroup) async {
+    private func claimAndStart(into sends: inout DiscardingTaskGroup) async {
         let busy = inFlight.withLock { $0.values.reduce(0, +) }
         guard busy < totalLimit else { return }
         let claimed: [ClaimedDelivery]
         do {
-            claimed = try await store.claimDeliveries(now: .now(), limit: totalLimit - busy, leaseMilliseconds: Self.leaseMilliseconds)
+            // The store skips endpoints already at `perEndpointLimit`, so one endpoint's backlog never fills the claim.
+            claimed = try await store.claimDeliveries(now: .now(), limit: totalLimit - busy, perEndpoint: perEndpointLimit,
+                                                      leaseMilliseconds: leaseMilliseconds)
         } catch {
             logger.error("cannot claim webhook deliveries", metadata: ["error": "\(String(reflecting: error))"])
             return
@@ -100,7 +99,7 @@ public final class WebhookDeliverer: Service, Sendable {
                 continue
             }
             sends.addTask {
-                await self.send(delivery, client: client)
+                await self.send(delivery)
                 self.inFlight.withLock { counts in
                     counts[delivery.webhookID, default: 1] -= 1
                     if counts[delivery.webhookID] == 0 { counts[delivery.webhookID] = nil }
@@ -110,29 +109,15 @@ public final class WebhookDeliverer: Service, Sendable {
         try? await store.releaseDeliveries(ids: released)
     }
 
-    /// One attempt: sign, post, record.
-    func send(_ delivery: ClaimedDelivery, client: HTTPClient) async {
+    /// One attempt: sign, post, record. One deadline covers resolution, connect, request, response head and body.
+    func send(_ delivery: ClaimedDelivery) async {
         let attemptNumber = delivery.attempts + 1
         let started = ContinuousClock.now
         let attemptedAt = Timestamp.now()
         var statusCode: Int?
         var failure: String?
         do {
-            try await policy.check(delivery.url)
-            let secret = try secrets.open(delivery.sealedSecret)
-            let body = Array(delivery.payload.utf8)
-            var request = HTTPClientRequest(url: delivery.url)
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.headers.add(name: "User-Agent", value: "Keysmith-Webhooks/1")
-            let timestamp = attemptedAt.milliseconds / 1000
-            for (name, value) in WebhookSigner(secret: secret).headers(id: delivery.eventID, timestamp: timestamp, body: body) {
-                request.headers.add(name: name, value: value)
-            }
-            request.body = .bytes(ByteBuffer(bytes: body))
-            let response = try await client.execute(request, timeout: .init(timeout))
-            statusCode = Int(response.status.code)
-            _ = try? await response.body.collect(upTo: 64 * 1024)
+            statusCode = try await Self.withDeadline(timeout) { try await self.post(delivery, at: attemptedAt, deadline: started + self.timeout) }
         } catch let error as APIError {
             failure = "refused target: \(error.message)"
         } catch {
@@ -166,14 +151,57 @@ public final class WebhookDeliverer: Service, Sendable {
         if outcome == .gone { logger.warning("webhook disabled: \(Self.goneReason)", metadata: ["webhook": "\(delivery.webhookID)"]) }
     }
 
+    /// Resolves and checks the target, then posts to the checked address and reads the response; returns the status.
+    private func post(_ delivery: ClaimedDelivery, at attemptedAt: Timestamp, deadline: ContinuousClock.Instant) async throws -> Int {
+        let target = try await policy.target(for: delivery.url, timeout: deadline - .now)
+        let secret = try secrets.open(delivery.sealedSecret, webhookID: delivery.webhookID)
+        let previous = try delivery.previousSealedSecret.map { try secrets.open($0, webhookID: delivery.webhookID) }
+        let body = Array(delivery.payload.utf8)
+        var request = HTTPClientRequest(url: delivery.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "Keysmith-Webhooks/1")
+        let timestamp = attemptedAt.milliseconds / 1000
+        let signer = WebhookSigner(secret: secret, previousSecrets: previous.map { [$0] } ?? [])
+        for (name, value) in signer.headers(id: delivery.eventID, timestamp: timestamp, body: body) {
+            request.headers.add(name: name, value: value)
+        }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let client = clients.acquire(target)
+        defer { clients.release(target) }
+        let remaining = max(.zero, deadline - .now)
+        let response = try await client.execute(request, deadline: .now() + .nanoseconds(Int64(remaining.milliseconds) * 1_000_000))
+        // The body is read (and discarded) under the same deadline: a receiver that stalls mid-body fails the attempt.
+        _ = try await response.body.collect(upTo: 64 * 1024)
+        return Int(response.status.code)
+    }
+
+    struct DeadlineExceeded: Error {}
+
+    /// Runs `operation`, cancelling it when `timeout` passes; its cancellation closes the connection.
+    static func withDeadline<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await operation() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                throw DeadlineExceeded()
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { throw DeadlineExceeded() }
+            return first
+        }
+    }
+
     private static func describe(_ error: any Error) -> String {
         if let error = error as? HTTPClientError {
             switch error {
-            case .deadlineExceeded, .readTimeout, .connectTimeout: return "timed out"
+            case .deadlineExceeded, .readTimeout, .connectTimeout, .cancelled: return "timed out"
             case .remoteConnectionClosed: return "connection closed by the receiver"
             default: return "request failed: \(error)"
             }
         }
+        if error is DeadlineExceeded || error is CancellationError { return "timed out" }
+        if error is SecretBoxError { return "cannot open the webhook secret (wrong encryption key?)" }
         return "request failed: \(String(describing: error).prefix(200))"
     }
 }

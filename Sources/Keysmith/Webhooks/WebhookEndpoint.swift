@@ -33,6 +33,8 @@ public struct WebhookChange: Sendable, Equatable {
     public var events: [WebhookEventType]?
     public var enabled: Bool?
     public var sealedSecret: String?
+    /// With a new `sealedSecret`: until when the replaced secret keeps signing (`webhook-signature` carries both).
+    public var previousSecretUntil: Timestamp?
 
     public init() {}
 }
@@ -62,6 +64,8 @@ public struct ClaimedDelivery: Sendable, Equatable {
     public var payload: String
     /// Attempts made before this one.
     public var attempts: Int
+    /// The secret replaced by a rotation less than 24 h ago, still signing beside the new one.
+    public var previousSealedSecret: String?
 }
 
 /// What became of an attempt.

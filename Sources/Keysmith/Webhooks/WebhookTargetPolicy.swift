@@ -1,15 +1,26 @@
 import Foundation
 import NIOCore
-import NIOPosix
 
 /// Decides where webhooks may be sent: http(s) only, and by default never to loopback, private,
 /// link-local, metadata or other non-public addresses (server-side request forgery).
-/// Checked when an endpoint is registered and again before every delivery, after DNS resolution.
+/// Checked when an endpoint is registered and again before every delivery: the host is resolved once,
+/// every address is checked, and the delivery connects to one that passed (no DNS rebinding).
 public struct WebhookTargetPolicy: Sendable {
     public var allowPrivateTargets: Bool
+    /// How long one resolution may take before the target counts as unresolvable.
+    public var resolveTimeout: Duration
+    let resolver: WebhookResolver
 
-    public init(allowPrivateTargets: Bool) {
+    public init(allowPrivateTargets: Bool, resolveTimeout: Duration = .seconds(5)) {
         self.allowPrivateTargets = allowPrivateTargets
+        self.resolveTimeout = resolveTimeout
+        self.resolver = .shared
+    }
+
+    /// Where one delivery connects: the URL's host (kept for Host and TLS SNI) and the checked address.
+    public struct Target: Sendable, Equatable {
+        public let host: String
+        public let address: String
     }
 
     /// Checks the URL's form; `nil` when acceptable, else the reason.
@@ -25,46 +36,29 @@ public struct WebhookTargetPolicy: Sendable {
 
     /// Resolves the host and refuses non-public addresses unless private targets are allowed.
     public func check(_ url: String) async throws(APIError) {
+        _ = try await target(for: url)
+    }
+
+    /// Resolves the URL's host once and returns the address to connect to; every address must pass.
+    public func target(for url: String, timeout: Duration? = nil) async throws(APIError) -> Target {
         if let problem = Self.formProblem(of: url) { throw .badRequest(problem) }
-        guard !allowPrivateTargets else { return }
-        let components = URLComponents(string: url)!
-        let host = components.host!.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        guard let components = URLComponents(string: url), let rawHost = components.host else {
+            throw .badRequest("url must be an absolute http or https URL")
+        }
+        let host = rawHost.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         let port = components.port ?? (components.scheme?.lowercased() == "https" ? 443 : 80)
         let addresses: [SocketAddress]
         do {
-            addresses = try await NIOThreadPool.singleton.runIfActive { try Self.resolve(host: host, port: port) }
+            addresses = try await resolver.resolve(host: host, port: port, timeout: min(timeout ?? resolveTimeout, resolveTimeout))
         } catch {
-            throw .badRequest("url host '\(host)' does not resolve")
+            throw .badRequest("url host '\(host.prefix(253))' does not resolve")
         }
-        if let address = addresses.first(where: { !Self.isPublic($0) }) {
-            throw .badRequest("url resolves to a non-public address (\(address.ipAddress ?? "?")); such targets are refused unless the server allows private webhook targets")
+        // The address is not echoed: it would tell a tenant what internal names resolve to.
+        if !allowPrivateTargets, addresses.contains(where: { !Self.isPublic($0) }) {
+            throw .badRequest("url is not allowed: its host resolves to a non-public address, and such targets are refused unless the server allows private webhook targets")
         }
-    }
-
-    static func resolve(host: String, port: Int) throws -> [SocketAddress] {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &result) == 0, let first = result else {
-            throw StoreConfigurationError("cannot resolve \(host)")
-        }
-        defer { freeaddrinfo(first) }
-        var addresses: [SocketAddress] = []
-        var cursor: UnsafeMutablePointer<addrinfo>? = first
-        while let info = cursor {
-            if let address = info.pointee.ai_addr {
-                switch Int32(info.pointee.ai_family) {
-                case AF_INET:
-                    addresses.append(address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { SocketAddress($0.pointee, host: host) })
-                case AF_INET6:
-                    addresses.append(address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { SocketAddress($0.pointee, host: host) })
-                default: break
-                }
-            }
-            cursor = info.pointee.ai_next
-        }
-        guard !addresses.isEmpty else { throw StoreConfigurationError("no address for \(host)") }
-        return addresses
+        guard let address = addresses.first?.ipAddress else { throw .badRequest("url host '\(host.prefix(253))' does not resolve") }
+        return Target(host: host, address: address)
     }
 
     /// True for globally routable unicast addresses.
@@ -81,27 +75,61 @@ public struct WebhookTargetPolicy: Sendable {
         }
     }
 
+    /// Refused IPv4 networks (address, prefix length): special-purpose registry entries plus cloud metadata.
+    static let blockedIPv4: [(network: UInt32, bits: UInt32)] = [
+        (0x0000_0000, 8),   // 0.0.0.0/8 "this network"
+        (0x0A00_0000, 8),   // 10/8 private
+        (0x6440_0000, 10),  // 100.64/10 carrier-grade NAT
+        (0x7F00_0000, 8),   // 127/8 loopback
+        (0xA83F_8110, 32),  // 168.63.129.16 Azure host services
+        (0xA9FE_0000, 16),  // 169.254/16 link-local and metadata
+        (0xAC10_0000, 12),  // 172.16/12 private
+        (0xC000_0000, 24),  // 192.0.0/24 IETF protocol assignments
+        (0xC000_0200, 24),  // 192.0.2/24 documentation
+        (0xC058_6300, 24),  // 192.88.99/24 6to4 relay anycast
+        (0xC0A8_0000, 16),  // 192.168/16 private
+        (0xC612_0000, 15),  // 198.18/15 benchmarking
+        (0xC633_6400, 24),  // 198.51.100/24 documentation
+        (0xCB00_7100, 24),  // 203.0.113/24 documentation
+        (0xE000_0000, 4),   // 224/4 multicast
+        (0xF000_0000, 4),   // 240/4 reserved and broadcast
+    ]
+
     static func isPublicIPv4(_ ip: UInt32) -> Bool {
-        let blocked: [(UInt32, UInt32)] = [
-            (0x0000_0000, 8), (0x0A00_0000, 8), (0x6440_0000, 10), (0x7F00_0000, 8), (0xA9FE_0000, 16),
-            (0xAC10_0000, 12), (0xC000_0000, 24), (0xC000_0200, 24), (0xC0A8_0000, 16), (0xC612_0000, 15),
-            (0xC633_6400, 24), (0xCB00_7100, 24), (0xE000_0000, 4), (0xF000_0000, 4),
-        ]
-        return !blocked.contains { network, bits in ip >> (32 - bits) == network >> (32 - bits) }
+        !blockedIPv4.contains { network, bits in
+            let mask: UInt32 = bits == 0 ? 0 : ~UInt32(0) << (32 - bits)
+            return ip & mask == network & mask
+        }
     }
+
+    /// Refused IPv6 networks (leading bytes, prefix length). IPv4-mapped addresses are judged as IPv4.
+    static let blockedIPv6: [(prefix: [UInt8], bits: Int)] = [
+        ([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 96),  // ::/96: ::, ::1 and IPv4-compatible ::a.b.c.d
+        ([0x00, 0x64, 0xFF, 0x9B], 32),              // 64:ff9b::/96 and 64:ff9b:1::/48 NAT64
+        ([0x01, 0x00, 0, 0, 0, 0, 0, 0], 64),        // 100::/64 discard-only
+        ([0x20, 0x01, 0x00, 0x00], 32),              // 2001::/32 Teredo
+        ([0x20, 0x01, 0x0D, 0xB8], 32),              // 2001:db8::/32 documentation
+        ([0x20, 0x02], 16),                          // 2002::/16 6to4
+        ([0xFC], 7),                                 // fc00::/7 unique local
+        ([0xFE, 0x80], 10),                          // fe80::/10 link-local
+        ([0xFE, 0xC0], 10),                          // fec0::/10 site-local (deprecated)
+        ([0xFF], 8),                                 // ff00::/8 multicast
+    ]
 
     static func isPublicIPv6(_ bytes: [UInt8]) -> Bool {
         guard bytes.count == 16 else { return false }
         if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
-            // IPv4-mapped: judge the IPv4 address.
             return isPublicIPv4(bytes[12..<16].reduce(0) { $0 << 8 | UInt32($1) })
         }
-        if bytes[0..<15].allSatisfy({ $0 == 0 }) { return false }        // :: and ::1
-        if bytes[0] & 0xFE == 0xFC { return false }                       // fc00::/7 unique local
-        if bytes[0] == 0xFE && bytes[1] & 0xC0 == 0x80 { return false }   // fe80::/10 link-local
-        if bytes[0] == 0xFF { return false }                              // multicast
-        if bytes[0] == 0x00 && bytes[1] == 0x64 && bytes[2] == 0xFF && bytes[3] == 0x9B { return false }  // NAT64
-        if bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0x0D && bytes[3] == 0xB8 { return false }  // documentation
-        return true
+        return !blockedIPv6.contains { prefix, bits in
+            var remaining = bits
+            for (index, byte) in prefix.enumerated() where remaining > 0 {
+                let take = min(8, remaining)
+                let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - take))
+                if bytes[index] & mask != byte & mask { return false }
+                remaining -= take
+            }
+            return true
+        }
     }
 }
