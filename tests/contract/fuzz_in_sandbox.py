@@ -49,14 +49,8 @@ def set_up_sandbox(work: Path) -> None:
         raise SystemExit(f"sandbox: expected only the loopback interface, found {links}")
 
 
-class SandboxServer(KeysmithServer):
-    """The harness's server, given its sealing key through KEYSMITH_ENCRYPTION_KEY."""
-
-    encryption_key = base64.b64encode(os.urandom(32)).decode()
-
-    @property
-    def command(self) -> list[str]:
-        return ["env", f"KEYSMITH_ENCRYPTION_KEY={self.encryption_key}", *super().command]
+# The server's key for sealed webhook secrets; the harness passes this one variable on to the server.
+os.environ.setdefault("KEYSMITH_ENCRYPTION_KEY", base64.b64encode(os.urandom(32)).decode())
 
 
 def delete_webhooks(server: KeysmithServer, token: str) -> int:
@@ -77,13 +71,14 @@ def main() -> int:
     parser.add_argument("--binary", required=True)
     parser.add_argument("--report-dir", required=True)
     parser.add_argument("--schemathesis", default="schemathesis")
+    parser.add_argument("--config", default=str(HERE / "schemathesis.toml"))
     parser.add_argument("extra", nargs="*", help="more `schemathesis run` arguments")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="keysmith-contract.") as tmp:
         work = Path(tmp)
         set_up_sandbox(work)
-        server = SandboxServer(str(Path(args.binary).resolve()), str(work / "keysmith.sqlite"), "contract", work)
+        server = KeysmithServer(str(Path(args.binary).resolve()), str(work / "keysmith.sqlite"), "contract", work)
         server.start()
         try:
             server.wait_healthy(timeout=60)
@@ -102,7 +97,7 @@ def main() -> int:
             # the first registered are deleted, so that the workspace's quota of 20 leaves the stateful phase
             # room to create endpoints and follow their links.
             for name, phases in (("stateless", "examples,coverage,fuzzing"), ("stateful", "stateful")):
-                command = [args.schemathesis, "--config-file", str(HERE / "schemathesis.toml"), "--no-color", "run",
+                command = [args.schemathesis, "--config-file", args.config, "--no-color", "run",
                            str(DOCUMENT), "--url", server.base, "--checks", "all", "--phases", phases,
                            "--report", "junit,ndjson", "--report-dir", str(Path(args.report_dir) / name), *args.extra]
                 print("$ " + " ".join(command), flush=True)
