@@ -71,6 +71,13 @@ import Testing
         #expect(Timestamp(iso8601: "2024-03-01T10:00:00.000Z")?.milliseconds == 1_709_287_200_000)
         #expect(Timestamp(iso8601: "2024-03-01T12:00:00+02:00")?.milliseconds == 1_709_287_200_000)
         #expect(Timestamp(iso8601: "yesterday") == nil)
+        // RFC 3339's shape only: Foundation alone would take the offsets below.
+        for malformed in ["2096-08-05T03:51:35+01:60", "2096-08-05T03:51:35+0100", "2096-08-05T03:51:35+19:00",
+                          "2096-08-05 03:51:35Z", "2096-08-05T03:51:35", "2096-08-05T03:51:35.Z", "2096-08-05T03:51:35.1234567890Z"] {
+            #expect(Timestamp(iso8601: malformed) == nil, "\(malformed)")
+        }
+        #expect(Timestamp(iso8601: "2096-08-05T03:51:35.123456Z") != nil)
+        #expect(Timestamp(iso8601: "2096-08-05T03:51:35-18:00") != nil)
     }
 
     @Test func timestampsAreFormattedAsFoundationFormatsThem() {

@@ -1,7 +1,7 @@
 /// The rules for what a client may set on a key. Each failure is a message that says what to fix.
 public enum KeyFields {
     public static let maxNameLength = 200
-    /// Bytes as well as characters: one character can be many bytes (combining marks, emoji sequences).
+    /// Lengths are in Unicode code points, as JSON Schema counts them, and in bytes of UTF-8 as well.
     public static let maxNameBytes = 800
     public static let maxDescriptionLength = 1000
     public static let maxDescriptionBytes = 4000
@@ -13,8 +13,8 @@ public enum KeyFields {
         guard let raw else { throw .badRequest("name is required") }
         let name = raw.trimmingWhitespace
         guard !name.isEmpty else { throw .badRequest("name must not be empty") }
-        guard name.count <= maxNameLength, name.utf8.count <= maxNameBytes else {
-            throw .badRequest("name must be at most \(maxNameLength) characters and \(maxNameBytes) bytes of UTF-8")
+        guard name.unicodeScalars.count <= maxNameLength, name.utf8.count <= maxNameBytes else {
+            throw .badRequest("name must be at most \(maxNameLength) characters (Unicode code points) and \(maxNameBytes) bytes of UTF-8")
         }
         if let problem = invisibleProblem(in: name, allowing: []) { throw .badRequest("name must not contain \(problem)") }
         return name
@@ -24,8 +24,8 @@ public enum KeyFields {
     public static func description(_ raw: String?) throws(APIError) -> String? {
         guard let raw else { return nil }
         let text = raw.trimmingWhitespace
-        guard text.count <= maxDescriptionLength, text.utf8.count <= maxDescriptionBytes else {
-            throw .badRequest("description must be at most \(maxDescriptionLength) characters and \(maxDescriptionBytes) bytes of UTF-8")
+        guard text.unicodeScalars.count <= maxDescriptionLength, text.utf8.count <= maxDescriptionBytes else {
+            throw .badRequest("description must be at most \(maxDescriptionLength) characters (Unicode code points) and \(maxDescriptionBytes) bytes of UTF-8")
         }
         if let problem = invisibleProblem(in: text, allowing: ["\n", "\t", "\r"]) {
             throw .badRequest("description must not contain \(problem) (line breaks and tabs are allowed)")
@@ -36,7 +36,7 @@ public enum KeyFields {
     /// A list search term: at most `maxSearchLength` characters; empty means none.
     public static func search(_ raw: String?) throws(APIError) -> String? {
         guard let raw, !raw.isEmpty else { return nil }
-        guard raw.count <= maxSearchLength, raw.utf8.count <= maxSearchLength * 4 else {
+        guard raw.unicodeScalars.count <= maxSearchLength else {
             throw .badRequest("search must be at most \(maxSearchLength) characters")
         }
         return raw

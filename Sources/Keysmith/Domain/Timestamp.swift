@@ -47,11 +47,38 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         digit(msOfDay % 1000 / 100); twoDigits(msOfDay % 100); bytes.append(UInt8(ascii: "Z"))
     }
 
-    /// Parses ISO 8601 date-times with or without fractional seconds, with `Z` or an offset.
+    /// Parses RFC 3339 date-times (`2030-01-31T12:00:00Z`, fractional seconds optional, `Z` or an offset
+    /// `±HH:MM` of at most 18 hours). The shape is checked first, because Foundation's parser also takes
+    /// forms such as `+0100` or minute 60 of an offset.
     public init?(iso8601 text: String) {
+        guard Self.isRFC3339(text) else { return nil }
         let styles = [Date.ISO8601FormatStyle(includingFractionalSeconds: true), Date.ISO8601FormatStyle()]
         guard let date = styles.lazy.compactMap({ try? $0.parse(text) }).first else { return nil }
         self.init(date)
+    }
+
+    private static func isRFC3339(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        func digits(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= bytes.count, range.allSatisfy({ (0x30...0x39).contains(bytes[$0]) }) else { return nil }
+            return range.reduce(0) { $0 * 10 + Int(bytes[$1] - 0x30) }
+        }
+        func byte(_ index: Int, _ ascii: Unicode.Scalar) -> Bool { index < bytes.count && bytes[index] == UInt8(ascii: ascii) }
+        guard bytes.count >= 20, digits(0..<4) != nil, byte(4, "-"), digits(5..<7) != nil, byte(7, "-"), digits(8..<10) != nil,
+              byte(10, "T"), digits(11..<13) != nil, byte(13, ":"), digits(14..<16) != nil, byte(16, ":"), digits(17..<19) != nil
+        else { return false }
+        var index = 19
+        if byte(index, ".") {
+            index += 1
+            let start = index
+            while index < bytes.count, (0x30...0x39).contains(bytes[index]) { index += 1 }
+            guard (1...9).contains(index - start) else { return false }
+        }
+        if byte(index, "Z") { return index + 1 == bytes.count }
+        guard byte(index, "+") || byte(index, "-"), index + 6 == bytes.count, byte(index + 3, ":"),
+              let hours = digits(index + 1..<index + 3), let minutes = digits(index + 4..<index + 6)
+        else { return false }
+        return minutes <= 59 && (hours < 18 || (hours == 18 && minutes == 0))
     }
 
     /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `civil_from_days`).
