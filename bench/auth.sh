@@ -41,6 +41,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The key that seals webhook secrets: PostgreSQL needs one given, and every instance the same one.
+export KEYSMITH_ENCRYPTION_KEY=${KEYSMITH_ENCRYPTION_KEY:-$(head -c 32 /dev/urandom | base64)}
 if [ "$backend" = postgres ]; then
   eval "$(scripts/postgres.sh start "$pg_dir" 54399)"
   database=$KEYSMITH_TEST_POSTGRES_URL

@@ -50,18 +50,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The key that seals webhook secrets (PostgreSQL needs one given).
+export KEYSMITH_ENCRYPTION_KEY=${KEYSMITH_ENCRYPTION_KEY:-$(head -c 32 /dev/urandom | base64)}
 if [ "$backend" = postgres ]; then
   eval "$(scripts/postgres.sh start "$pg_dir" 54398)"
   database=$KEYSMITH_TEST_POSTGRES_URL
-  export KEYSMITH_ENCRYPTION_KEY=${KEYSMITH_ENCRYPTION_KEY:-$(head -c 32 /dev/urandom | base64)}
 else
   database=$work/bench.sqlite
 fi
 
 admin=$("$bin" workspace create bench --database "$database" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
 port=18090
-KEYSMITH_LOG_LEVEL=warning "$bin" serve --database "$database" --port "$port" \
-  --encryption-key-file "$work/encryption.key" >"$work/serve.log" 2>&1 &
+KEYSMITH_LOG_LEVEL=warning "$bin" serve --database "$database" --port "$port" >"$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 url="http://127.0.0.1:$port/v1/auth/whoami"

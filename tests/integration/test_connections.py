@@ -201,6 +201,9 @@ def test_serve_documents_the_idle_timeout(keysmith_bin):
     done = run_cli(keysmith_bin, "serve", "--help")
     assert done.returncode == 0, done.stderr
     assert "--idle-timeout" in done.stdout, f"`keysmith serve --help` has no --idle-timeout:\n{done.stdout}"
+    # Its paragraph of the help gives the default, 30 seconds.
+    paragraph = done.stdout.split("--idle-timeout <")[-1].split("\n  --")[0]
+    assert "default: 30)" in " ".join(paragraph.split()), f"no default of 30 s in: {paragraph!r}"
 
 
 def test_idle_connections_are_closed_after_the_idle_timeout(keysmith_bin, tmp_path, log_dir):
