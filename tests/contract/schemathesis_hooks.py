@@ -9,8 +9,8 @@ Two, each as small as possible:
    nothing: no packet leaves the machine. Every other name fails to resolve there, so the server
    refuses it (400) as it must, and negative cases are sent as generated.
 
-2. `expires_at` must be in the future, which no schema can say: a positive case whose `expires_at` (or
-   `expiresAt`) has passed is moved to the year 2096 (a leap year, so 29 February stays valid) before
+2. `expires_at` must be in the future, which no schema can say: a positive case (a single create, or an
+   item of a batch create) whose `expires_at` (or `expiresAt`) has passed is moved to the year 2096 (a leap year, so 29 February stays valid) before
    it is sent. Negative cases are sent as generated.
 
 3. The run must not revoke the key it authenticates with: DELETE of that one id is sent for an id that
@@ -61,11 +61,17 @@ def before_call(context, case, kwargs):
     positive = case.meta is not None and case.meta.generation.mode.is_positive
     if positive and case.operation.path.startswith("/v1/webhooks") and isinstance(case.body, dict) and "url" in case.body:
         case.body["url"] = _sandbox_url(case.body["url"])
-    if (case.method.upper() == "POST" and case.operation.path == "/v1/api-keys" and isinstance(case.body, dict)
-            and positive):
-        for field in ("expires_at", "expiresAt"):
-            if field in case.body:
-                case.body[field] = _future(case.body[field])
+    if case.method.upper() == "POST" and positive and isinstance(case.body, dict):
+        # A single create's body, or each item of a batch create.
+        items = []
+        if case.operation.path == "/v1/api-keys":
+            items = [case.body]
+        elif case.operation.path == "/v1/api-keys/batch" and isinstance(case.body.get("keys"), list):
+            items = [item for item in case.body["keys"] if isinstance(item, dict)]
+        for item in items:
+            for field in ("expires_at", "expiresAt"):
+                if field in item:
+                    item[field] = _future(item[field])
     if (case.method.upper() == "DELETE" and case.operation.path == "/v1/api-keys/{id}"
             and (case.path_parameters or {}).get("id") == ADMIN_KEY_ID):
         case.path_parameters["id"] = ABSENT_KEY_ID

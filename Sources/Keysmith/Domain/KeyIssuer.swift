@@ -32,16 +32,26 @@ public struct KeyIssuer: Sendable {
 
     /// Stores a new key and returns it with its token, the only time the secret exists outside the caller.
     public func issue(_ request: Request) async throws -> (key: APIKey, token: APIKeyToken) {
+        try await issue([request])[0]
+    }
+
+    /// Stores new keys in one transaction, all or none, in the order asked for.
+    public func issue(_ requests: [Request]) async throws -> [(key: APIKey, token: APIKeyToken)] {
         while true {
-            let token = APIKeyToken.generate(prefix: secretPrefix)
-            let key = APIKey(
-                id: token.keyID, workspaceID: request.workspaceID, name: request.name, description: request.description,
-                scope: request.scope, secretHash: SecretHash(secret: token.secret), serviceAccountID: request.serviceAccountID,
-                createdAt: .now(), createdBy: request.createdBy, expiresAt: request.expiresAt
-            )
+            let now = Timestamp.now()
+            let issued = requests.map { request in
+                let token = APIKeyToken.generate(prefix: secretPrefix)
+                let key = APIKey(
+                    id: token.keyID, workspaceID: request.workspaceID, name: request.name, description: request.description,
+                    scope: request.scope, secretHash: SecretHash(secret: token.secret), serviceAccountID: request.serviceAccountID,
+                    createdAt: now, createdBy: request.createdBy, expiresAt: request.expiresAt
+                )
+                return (key: key, token: token)
+            }
+            guard Set(issued.map(\.key.id)).count == issued.count else { continue }
             do {
-                try await store.insertKey(key)
-                return (key, token)
+                try await store.insertKeys(issued.map(\.key))
+                return issued
             } catch KeyStoreError.duplicateKeyID {
                 continue  // 26^14 ids: a collision is rare enough that trying again is the whole answer
             }

@@ -15,6 +15,7 @@ struct APIKeyController {
 
     func addRoutes(to group: RouterGroup<Context>) {
         group.post(use: create)
+        group.post("batch", use: createBatch)
         group.get(use: list)
         group.get(":id", use: show)
         group.patch(":id", use: rename)
@@ -23,9 +24,44 @@ struct APIKeyController {
 
     @Sendable func create(_ request: Request, context: Context) async throws -> APIKeyResource {
         let caller = try context.requireCaller(scope: .admin)
-        let body = try await JSONObject.read(from: request, context: context)
-        try body.requireOnly(["name", "description", "scope", "expires_at", "expiresAt", "service_account_id", "serviceAccountId"])
+        let fields = try Self.issueRequest(from: try await JSONObject.read(from: request, context: context), caller: caller, now: .now())
+        let (key, token) = try await issuer.issue(fields)
+        cache.invalidate([key.id])  // this process may remember the id as unknown
+        deliverer.poke()
+        return APIKeyResource(key, secret: token.bearer)  // 201, the only response with a secret
+    }
+
+    /// Bodies of up to 1,000 keys; a key's JSON is at most about 1.5 KiB.
+    static let batchLimit = 1000
+    static let batchBodyLimit = 2 * 1024 * 1024
+
+    /// `POST /v1/api-keys/batch`: `{"keys": [...]}`, each item the body of a single create, all in one
+    /// transaction. A refused item is named by its index, and nothing is created.
+    @Sendable func createBatch(_ request: Request, context: Context) async throws -> BatchResource {
+        let caller = try context.requireCaller(scope: .admin)
+        let body = try await JSONObject.read(from: request, context: context, limit: Self.batchBodyLimit)
+        try body.requireOnly(["keys"])
+        guard let items = try body.objects("keys") else { throw APIError.badRequest("keys is required: an array of 1 to \(Self.batchLimit) keys") }
+        guard (1...Self.batchLimit).contains(items.count) else {
+            throw APIError.badRequest("keys must hold 1 to \(Self.batchLimit) keys; it has \(items.count)")
+        }
         let now = Timestamp.now()
+        let requests = try items.enumerated().map { index, item in
+            do {
+                return try Self.issueRequest(from: item, caller: caller, now: now)
+            } catch let error as APIError {
+                throw APIError(error.status, "keys[\(index)]: \(error.message)", headers: error.headers)
+            }
+        }
+        let issued = try await issuer.issue(requests)
+        cache.invalidate(issued.map(\.key.id))
+        deliverer.poke()
+        return BatchResource(keys: issued.map { APIKeyResource($0.key, secret: $0.token.bearer, now: now) })
+    }
+
+    /// The key a create body asks for, checked against the caller's own scope and lifetime.
+    static func issueRequest(from body: JSONObject, caller: APIKey, now: Timestamp) throws -> KeyIssuer.Request {
+        try body.requireOnly(["name", "description", "scope", "expires_at", "expiresAt", "service_account_id", "serviceAccountId"])
         let scope = try KeyFields.scope(try body.string("scope") ?? nil, default: caller.scope)
         let expiry = try KeyFields.expiry(try body.string("expires_at", or: "expiresAt") ?? nil, now: now)
         let fields = KeyIssuer.Request(
@@ -40,10 +76,7 @@ struct APIKeyController {
         guard caller.scope.allows(scope) else {
             throw APIError.forbidden("a key with scope '\(caller.scope.rawValue)' cannot create a key with scope '\(scope.rawValue)'")
         }
-        let (key, token) = try await issuer.issue(fields)
-        cache.invalidate([key.id])  // this process may remember the id as unknown
-        deliverer.poke()
-        return APIKeyResource(key, secret: token.bearer)  // 201, the only response with a secret
+        return fields
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> PageResource<APIKeyResource> {

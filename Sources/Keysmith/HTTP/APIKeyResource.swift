@@ -50,6 +50,22 @@ struct APIKeyResource: JSONWritable, ResponseGenerator {
     }
 }
 
+/// `{"data": [...]}` of a batch create: the key objects with their secrets, in the request's order.
+struct BatchResource: ResponseGenerator {
+    let keys: [APIKeyResource]
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response = JSONWriter.response(status: .created) { json in
+            json.object { json in
+                json.key("data")
+                json.array(keys) { json, key in key.write(to: &json) }
+            }
+        }
+        response.headers[.cacheControl] = "no-store"  // every item carries a secret
+        return response
+    }
+}
+
 /// `{data, meta: {page, limit, total}}` (seed 002).
 struct PageResource<Item: JSONWritable>: ResponseGenerator {
     let data: [Item]

@@ -7,8 +7,8 @@ struct JSONObject {
     private var fields: [String: JSONValue]
 
     /// Reads at most `RequestBodyLimit.bytes` of the body (413 past that) and parses one JSON object.
-    static func read(from request: Request, context: some RequestContext) async throws -> JSONObject {
-        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+    static func read(from request: Request, context: some RequestContext, limit: Int? = nil) async throws -> JSONObject {
+        let buffer = try await request.body.collect(upTo: limit ?? context.maxUploadSize)
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer)),
               case .object(let fields) = value
         else { throw APIError.badRequest("request body must be a JSON object") }
@@ -53,6 +53,19 @@ struct JSONObject {
                 return value
             }
         default: throw APIError.badRequest("'\(field)' must be an array of strings")
+        }
+    }
+
+    /// An array of objects: absent is `nil`, anything else is a 400.
+    func objects(_ field: String) throws -> [JSONObject]? {
+        switch fields[field] {
+        case nil: return nil
+        case .array(let items)?:
+            return try items.map { item in
+                guard case .object(let fields) = item else { throw APIError.badRequest("'\(field)' must be an array of objects") }
+                return JSONObject(fields: fields)
+            }
+        default: throw APIError.badRequest("'\(field)' must be an array of objects")
         }
     }
 

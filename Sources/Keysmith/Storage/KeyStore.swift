@@ -10,8 +10,9 @@ public protocol KeyStore: WebhookStore {
     func workspace(named name: String) async throws -> Workspace?
     func workspaceCount() async throws -> Int
 
-    /// Inserts a key; throws `KeyStoreError.duplicateKeyID` when the id is taken.
-    func insertKey(_ key: APIKey) async throws
+    /// Inserts keys, each with its `api_key.created` event, in one transaction: all or none. Throws
+    /// `KeyStoreError.duplicateKeyID` when an id is taken.
+    func insertKeys(_ keys: [APIKey]) async throws
     /// A key by id in any workspace, revoked or not: the authentication lookup.
     func key(id: String) async throws -> APIKey?
     func listKeys(_ query: KeyListQuery) async throws -> KeyPage
@@ -30,6 +31,11 @@ public protocol KeyStore: WebhookStore {
 
     /// Releases connections.
     func close() async throws
+}
+
+extension KeyStore {
+    /// Inserts one key; throws `KeyStoreError.duplicateKeyID` when the id is taken.
+    public func insertKey(_ key: APIKey) async throws { try await insertKeys([key]) }
 }
 
 public enum KeyStoreError: Error, Equatable {

@@ -267,21 +267,23 @@ public final class PostgresKeyStore: KeyStore, Service {
 
     // MARK: Keys
 
-    public func insertKey(_ key: APIKey) async throws {
+    public func insertKeys(_ keys: [APIKey]) async throws {
         do {
             try await transaction { [logger] connection in
-                try await connection.query(
-                    """
-                    INSERT INTO api_keys (id, workspace_id, name, name_folded, description, scope, secret_hash,
-                        service_account_id, created_at, created_by, expires_at)
-                    VALUES (\(key.id), \(key.workspaceID), \(key.name), \(KeyListQuery.fold(key.name)), \(key.description),
-                        \(key.scope.rawValue), \(Data(key.secretHash.bytes)), \(key.serviceAccountID), \(key.createdAt.milliseconds),
-                        \(key.createdBy), \(key.expiresAt?.milliseconds))
-                    """,
-                    logger: logger
-                )
-                try await Self.enqueue(WebhookEvent.about(key, type: .keyCreated), on: connection, logger: logger)
-                try await Self.noteChange(of: key.id, on: connection, logger: logger)
+                for key in keys {
+                    try await connection.query(
+                        """
+                        INSERT INTO api_keys (id, workspace_id, name, name_folded, description, scope, secret_hash,
+                            service_account_id, created_at, created_by, expires_at)
+                        VALUES (\(key.id), \(key.workspaceID), \(key.name), \(KeyListQuery.fold(key.name)), \(key.description),
+                            \(key.scope.rawValue), \(Data(key.secretHash.bytes)), \(key.serviceAccountID), \(key.createdAt.milliseconds),
+                            \(key.createdBy), \(key.expiresAt?.milliseconds))
+                        """,
+                        logger: logger
+                    )
+                    try await Self.enqueue(WebhookEvent.about(key, type: .keyCreated), on: connection, logger: logger)
+                }
+                for key in keys { try await Self.noteChange(of: key.id, on: connection, logger: logger) }
             }
         } catch let error where Self.sqlState(of: error) == "23505" {
             throw KeyStoreError.duplicateKeyID

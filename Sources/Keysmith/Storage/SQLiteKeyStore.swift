@@ -153,26 +153,28 @@ public final class SQLiteKeyStore: KeyStore {
 
     // MARK: Keys
 
-    public func insertKey(_ key: APIKey) async throws {
+    public func insertKeys(_ keys: [APIKey]) async throws {
         try await transaction { db in
-            if try await !db.query("SELECT 1 FROM api_keys WHERE id = ?", [.text(key.id)]).isEmpty {
-                throw KeyStoreError.duplicateKeyID
+            for key in keys {
+                if try await !db.query("SELECT 1 FROM api_keys WHERE id = ?", [.text(key.id)]).isEmpty {
+                    throw KeyStoreError.duplicateKeyID
+                }
+                _ = try await db.query(
+                    """
+                    INSERT INTO api_keys (id, workspace_id, name, name_folded, description, scope, secret_hash,
+                        service_account_id, created_at, created_by, expires_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    [
+                        .text(key.id), .text(key.workspaceID), .text(key.name), .text(KeyListQuery.fold(key.name)),
+                        .optionalText(key.description), .text(key.scope.rawValue), .blob(ByteBuffer(bytes: key.secretHash.bytes)),
+                        .optionalText(key.serviceAccountID), .timestamp(key.createdAt), .text(key.createdBy),
+                        .optionalTimestamp(key.expiresAt),
+                    ]
+                )
+                try await Self.enqueue(WebhookEvent.about(key, type: .keyCreated), on: db)
             }
-            _ = try await db.query(
-                """
-                INSERT INTO api_keys (id, workspace_id, name, name_folded, description, scope, secret_hash,
-                    service_account_id, created_at, created_by, expires_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                [
-                    .text(key.id), .text(key.workspaceID), .text(key.name), .text(KeyListQuery.fold(key.name)),
-                    .optionalText(key.description), .text(key.scope.rawValue), .blob(ByteBuffer(bytes: key.secretHash.bytes)),
-                    .optionalText(key.serviceAccountID), .timestamp(key.createdAt), .text(key.createdBy),
-                    .optionalTimestamp(key.expiresAt),
-                ]
-            )
-            try await Self.enqueue(WebhookEvent.about(key, type: .keyCreated), on: db)
-            try await Self.noteChange(of: key.id, on: db)
+            for key in keys { try await Self.noteChange(of: key.id, on: db) }
         }
     }
 
