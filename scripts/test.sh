@@ -6,7 +6,9 @@
 #      skipped, never as passed);
 #   3. builds, runs the Swift tests (every store test against SQLite and PostgreSQL), then the Python tests
 #      (tests/: integration, browser, contract) against the debug binary.
-# Both suites run even when the first fails; the exit code is non-zero when either failed.
+# Both suites run even when the first fails; the exit code is non-zero when either failed. Each suite has a
+# time limit (KEYSMITH_SWIFT_TEST_TIMEOUT, KEYSMITH_PYTEST_TIMEOUT: seconds, 900 each), so that a test that
+# hangs is reported as a failure, and its processes ended, instead of holding CI past its time.
 #
 #   scripts/test.sh [--no-setup] [--no-swift] [PYTEST ARGS...]
 #     --no-setup   install nothing (also KEYSMITH_NO_SETUP=1)
@@ -50,27 +52,42 @@ else
   unset KEYSMITH_TEST_POSTGRES_URL
 fi
 
+started=$SECONDS
+elapsed() { echo "$(( (SECONDS - started) / 60 ))m$(( (SECONDS - started) % 60 ))s"; }
+
+# Runs a suite under `timeout`, which signals the suite's whole process group (its test processes too).
+run_suite() {  # run_suite NAME LIMIT COMMAND...
+  local name=$1 limit=$2 rc=0
+  shift 2
+  timeout -k 30 "$limit" "$@" || rc=$?
+  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    echo "== $name did not finish within $limit s: stopped, counted as failed"
+  fi
+  return "$rc"
+}
+
 swift_rc=0
 if [ "$swift" = yes ]; then
-  echo "== swift build"
+  echo "== swift build ($(elapsed))"
   swift build --build-tests
   export KEYSMITH_BIN="$PWD/.build/debug/keysmith"
 
-  echo "== swift test"
-  swift test --skip-build || swift_rc=$?
+  echo "== swift test ($(elapsed))"
+  run_suite "swift test" "${KEYSMITH_SWIFT_TEST_TIMEOUT:-900}" swift test --skip-build || swift_rc=$?
 else
   export KEYSMITH_BIN="${KEYSMITH_BIN:-$PWD/.build/debug/keysmith}"
   echo "== swift: not built, not tested (--no-swift); binary: $KEYSMITH_BIN"
 fi
 
-echo "== integration and browser tests (pytest ${pytest_args[*]})"
+echo "== integration, browser and contract tests (pytest ${pytest_args[*]}) ($(elapsed))"
 pytest_rc=0
-python3 -m pytest -q -p no:cacheprovider -rs "${pytest_args[@]}" || pytest_rc=$?
+run_suite pytest "${KEYSMITH_PYTEST_TIMEOUT:-900}" python3 -m pytest -q -p no:cacheprovider -rs "${pytest_args[@]}" \
+  || pytest_rc=$?
 if [ "$pytest_rc" = 5 ]; then
   # pytest's "no tests collected" (a selection that matched nothing) is not a failure.
   echo "== pytest collected no tests (exit code 5): nothing failed"
   pytest_rc=0
 fi
 
-echo "== summary: swift test exit $swift_rc, pytest exit $pytest_rc"
+echo "== summary ($(elapsed)): swift test exit $swift_rc, pytest exit $pytest_rc"
 [ "$swift_rc" = 0 ] && [ "$pytest_rc" = 0 ]
