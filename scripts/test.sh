@@ -57,9 +57,11 @@ elapsed() { echo "$(( (SECONDS - started) / 60 ))m$(( (SECONDS - started) % 60 )
 
 # Runs a suite under `timeout`, which signals the suite's whole process group (its test processes too).
 run_suite() {  # run_suite NAME LIMIT COMMAND...
-  local name=$1 limit=$2 rc=0
+  local name=$1 limit=$2 rc=0 foreground=()
   shift 2
-  timeout -k 30 "$limit" "$@" || rc=$?
+  # At a terminal, stay in its foreground process group so that Ctrl-C reaches the tests.
+  [ -t 0 ] && foreground=(--foreground)
+  timeout "${foreground[@]}" -k 30 "$limit" "$@" || rc=$?
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
     echo "== $name did not finish within $limit s: stopped, counted as failed"
   fi
