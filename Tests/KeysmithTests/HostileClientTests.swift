@@ -83,6 +83,10 @@ import Testing
             let (put, _, putResponse) = try await client.call(.put, "/v1/api-keys/\(ws.adminKeyID)", token: ws.adminToken, body: "{}")
             #expect(put == .methodNotAllowed)
             #expect(putResponse.headers[.allow] == "DELETE, GET, HEAD, PATCH")
+            // A literal segment wins over a capture, as in the router.
+            let (batch, _, batchResponse) = try await client.call(.options, "/v1/api-keys/batch", token: ws.adminToken)
+            #expect(batch == .methodNotAllowed)
+            #expect(batchResponse.headers[.allow] == "POST")
             let (missing, _, _) = try await client.call(.get, "/v1/no-such-thing", token: ws.adminToken)
             #expect(missing == .notFound)
         }

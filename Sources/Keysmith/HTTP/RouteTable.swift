@@ -21,21 +21,31 @@ public final class RouteTable: Sendable {
         routes.withLock { $0.append(route) }
     }
 
-    /// The methods some route serves at this path (`HEAD` wherever `GET` is), in a stable order.
+    /// The methods served at this path (`HEAD` wherever `GET` is), in a stable order. As in the router, a
+    /// literal segment wins over a capture: `/v1/api-keys/batch` is not `/v1/api-keys/{id}`.
     func methods(at path: String) -> [HTTPRequest.Method] {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        let matching = all.compactMap { route in Self.literalSegments(of: route.path, matching: segments).map { (route, $0) } }
+        guard let best = matching.map(\.1).max() else { return [] }
         var methods = Set<String>()
-        for route in all where Self.matches(route.path, segments) {
+        for (route, literals) in matching where literals == best {
             methods.insert(route.method.rawValue)
             if route.method == .get { methods.insert(HTTPRequest.Method.head.rawValue) }
         }
         return methods.sorted().compactMap { HTTPRequest.Method($0) }
     }
 
-    private static func matches(_ pattern: String, _ segments: [Substring]) -> Bool {
+    /// How many literal segments of the pattern the path matches; `nil` when it does not match.
+    private static func literalSegments(of pattern: String, matching segments: [Substring]) -> Int? {
         let parts = pattern.split(separator: "/", omittingEmptySubsequences: true)
-        guard parts.count == segments.count else { return false }
-        return zip(parts, segments).allSatisfy { part, segment in isCapture(part) || part == segment }
+        guard parts.count == segments.count else { return nil }
+        var literals = 0
+        for (part, segment) in zip(parts, segments) {
+            if isCapture(part) { continue }
+            guard part == segment else { return nil }
+            literals += 1
+        }
+        return literals
     }
 
     /// `:id` or `{id}`: Hummingbird accepts both spellings of a captured segment.
