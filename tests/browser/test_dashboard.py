@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import html.parser
+import http.client
+import json
 import pathlib
 import re
 import time
@@ -111,6 +113,53 @@ def test_server_serves_dashboard_with_csp(keysmith):
     for name in modules:
         js = keysmith.http.get(keysmith.url(f"/assets/{name}"), timeout=10).text
         assert "innerHTML" not in js and "eval(" not in js and "localStorage" not in js, name
+
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+       "font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+def _raw_get(keysmith, path: str, method: str = "GET") -> tuple[int, dict, bytes]:
+    """The path exactly as written: no client normalises `..` or percent escapes away."""
+    host, port = keysmith.base_url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request(method, path)
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+def test_dashboard_headers_and_unknown_files(keysmith):
+    """Every page and asset carries the same security and cache headers; anything else is the API's own 404."""
+    for path, ctype in (("/settings/api-keys", "text/html; charset=utf-8"), ("/settings/webhooks", "text/html; charset=utf-8"),
+                        ("/assets/main.js", "text/javascript; charset=utf-8"), ("/assets/pager.js", "text/javascript; charset=utf-8"),
+                        ("/assets/app.css", "text/css; charset=utf-8"), ("/assets/favicon.svg", "image/svg+xml")):
+        status, headers, _ = _raw_get(keysmith, path)
+        assert status == 200, path
+        assert headers.get("content-type") == ctype, (path, headers)
+        assert headers.get("content-security-policy") == CSP, (path, headers)
+        assert headers.get("x-content-type-options") == "nosniff", path
+        assert headers.get("referrer-policy") == "no-referrer", path
+        assert headers.get("cache-control") == "no-cache", path
+
+    for path in ("/assets/nope.js", "/assets/app.js", "/assets/../Package.swift", "/assets/%2e%2e/Package.swift",
+                 "/assets/%2e%2e%2fPackage.swift", "/assets/..%2fPackage.swift", "/assets/.", "/assets/%2e",
+                 "/assets/.%2e", "/assets/", "/assets/sub/x.js"):
+        status, headers, body = _raw_get(keysmith, path)
+        assert status == 404, (path, status, body[:200])
+        error = json.loads(body)
+        assert error["statusCode"] == 404 and error["error"] == "Not Found" and error["message"], (path, error)
+        assert "content-security-policy" not in headers, path
+
+    # The API keeps its own answers: files never stand in for /v1 routes.
+    status, _, body = _raw_get(keysmith, "/v1/nothing")
+    assert status == 404 and json.loads(body)["message"] == "no route for GET /v1/nothing"
+    status, headers, _ = _raw_get(keysmith, "/v1/api-keys")
+    assert status == 401 and "content-security-policy" not in headers
+    status, headers, _ = _raw_get(keysmith, "/assets/main.js", method="POST")
+    assert status == 405 and headers.get("allow") == "GET, HEAD"
 
 
 def test_served_assets_match_the_sources(keysmith):
