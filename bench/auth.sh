@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Authenticated vs unauthenticated throughput of one `keysmith serve` (release build).
 #   bench/auth.sh [--database sqlite|postgres] [--instances N] [--duration 4s] [--rounds 9] [--connections 64] [--keys 10000]
+#                 [--scratch-path DIR] [--bin PATH]
 # Seeds a fresh database with --keys keys through the API, then runs wrk against GET /healthz and
 # GET /v1/auth/whoami (a valid key from the middle of the set) back to back for --rounds rounds, with the
 # same threads, connections and duration, the order swapped every round. Prints the median requests/second
@@ -13,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-backend=sqlite instances=1 duration=4s connections=64 keys=10000 threads=2 rounds=9
+backend=sqlite instances=1 duration=4s connections=64 keys=10000 threads=2 rounds=9 scratch="" bin=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --database) backend=$2; shift 2 ;;
@@ -22,13 +23,19 @@ while [ $# -gt 0 ]; do
     --connections) connections=$2; shift 2 ;;
     --keys) keys=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
+    --scratch-path) scratch=$2; shift 2 ;;  # build the release binary in this build folder
+    --bin) bin=$2; shift 2 ;;               # use this binary as it is
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-swift build -c release --product keysmith >/dev/null
-bin=$(swift build -c release --show-bin-path)/keysmith
+if [ -z "$bin" ]; then
+  build=(swift build -c release --product keysmith)
+  [ -n "$scratch" ] && build+=(--scratch-path "$scratch")
+  "${build[@]}" >/dev/null
+  bin=$("${build[@]}" --show-bin-path)/keysmith
+fi
 
 work=$(mktemp -d /tmp/keysmith-bench.XXXXXX)
 pg_dir=$(mktemp -d /tmp/keysmith-bench-pg.XXXXXX)  # its own folder: PostgreSQL runs as another user
