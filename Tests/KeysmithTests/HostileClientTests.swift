@@ -43,6 +43,26 @@ import Testing
     }
 
     @Test(arguments: Backend.available)
+    func theBudgetHoldsUnderConcurrencyAndABurstWithOneKeyCostsOneLookup(_ backend: Backend) async throws {
+        try await withApp(backend, configure: { $0.lookupBudget = 3; $0.lookupWindow = .seconds(3600) }) { client, ws in
+            func burst(_ tokens: [String]) async throws -> [HTTPResponse.Status] {
+                try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                    for token in tokens { group.addTask { try await client.call(.get, "/v1/auth/whoami", token: token).status } }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+            }
+            // Forty requests with one new, real key at once: one shared query, nothing refused, nothing charged.
+            let (_, token) = try await client.createKey(ws.adminToken, #"{"name": "busy"}"#)
+            let same = try await burst(Array(repeating: token, count: 40))
+            #expect(same.allSatisfy { $0 == .ok }, "\(same)")
+            // Forty different made-up ids at once: exactly the budget's three reach the database.
+            let distinct = try await burst((0..<40).map { _ in Self.madeUpToken() })
+            #expect(distinct.filter { $0 == .unauthorized }.count == 3, "\(distinct)")
+            #expect(distinct.filter { $0 == .tooManyRequests }.count == 37)
+        }
+    }
+
+    @Test(arguments: Backend.available)
     func aKeyCreatedAfterItsIdWasRefusedIsAcceptedOnceTheFeedSeesIt(_ backend: Backend) async throws {
         // Another process inserts a key whose id this process has already cached as unknown.
         let location = backend.freshLocation()

@@ -25,11 +25,14 @@ struct BearerAuthenticator: RouterMiddleware {
         case .absent: found = nil
         case .stale: found = try await cache.load(id: token.keyID)
         case .unknown:
-            guard budget.allows(address) else {
-                throw APIError.tooManyRequests(retryAfter: budget.secondsToReset, "too many requests with unknown keys from this address; retry later")
+            var charged = false
+            found = try await cache.load(id: token.keyID) {
+                guard budget.take(address) else {
+                    throw APIError.tooManyRequests(retryAfter: budget.secondsToReset, "too many requests with unknown keys from this address; retry later")
+                }
+                charged = true
             }
-            found = try await cache.load(id: token.keyID)
-            if found == nil { budget.charge(address) }
+            if charged && found != nil { budget.refund(address) }
         }
         guard let verified = found, verified.key.secretHash.matches(secret: token.secret) else { throw APIError.unauthorized }
 

@@ -30,6 +30,8 @@ public final class KeyCache: Sendable {
         /// Bumped on every invalidation, so a lookup that raced with one does not store a stale row.
         var generation: UInt64 = 0
         var lastSync: ContinuousClock.Instant?
+        /// Queries in flight, by id: concurrent misses of one id share one query.
+        var loading: [String: Task<VerifiedKey?, any Error>] = [:]
     }
 
     private let store: any KeyStore
@@ -72,11 +74,34 @@ public final class KeyCache: Sendable {
 
     /// The key with this id from the store, remembered (or its absence) unless an invalidation raced with
     /// the read: the miss path, for a caller that has just looked in memory itself.
-    func load(id: String) async throws -> VerifiedKey? {
+    ///
+    /// Concurrent misses of one id share one query (a burst of first requests with a new key costs one), and
+    /// `admit` is asked only by the call that makes the query: that is where the lookup budget is taken.
+    func load(id: String, admit: () throws -> Void = {}) async throws -> VerifiedKey? {
+        if let running = state.withLock({ $0.loading[id] }) { return try await running.value }
+        try admit()
+        let query = state.withLock { state in
+            if let running = state.loading[id] { return running }
+            // Unstructured on purpose: the callers that join it must not lose it when the first one is cancelled.
+            let query = Task { try await self.query(id: id) }
+            state.loading[id] = query
+            return query
+        }
+        return try await query.value
+    }
+
+    private func query(id: String) async throws -> VerifiedKey? {
         let generation = state.withLock { $0.generation }
-        let found = try await store.key(id: id).map(VerifiedKey.init)
+        let found: VerifiedKey?
+        do {
+            found = try await store.key(id: id).map(VerifiedKey.init)
+        } catch {
+            state.withLock { $0.loading[id] = nil }
+            throw error
+        }
         let now = ContinuousClock.now
         state.withLock { state in
+            state.loading[id] = nil
             guard state.generation == generation, state.lastSync != nil else { return }
             if state.entries[id] == nil && state.entries.count >= capacity { evictSome(&state) }
             state.entries[id] = found.map { .key($0, loadedAt: now) } ?? .absent(until: now + absenceTTL)

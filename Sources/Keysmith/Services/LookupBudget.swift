@@ -32,25 +32,33 @@ public final class LookupBudget: Sendable {
         return max(1, Int(left.components.seconds) + (left.components.attoseconds > 0 ? 1 : 0))
     }
 
-    /// Whether the address may still cause a lookup in this window.
-    public func allows(_ address: String?) -> Bool {
+    /// Takes one lookup from the address's budget before it is made, so that concurrent requests cannot
+    /// all pass the check at once; false when the budget for this window is spent.
+    public func take(_ address: String?) -> Bool {
         let key = address.map(Self.bucket) ?? ""
         return state.withLock { state in
             rollOver(&state)
-            if let count = state.counts[key] { return count < perAddress }
-            return state.counts.count < maxAddresses || state.overflow < perAddress * 10
+            if let count = state.counts[key] {
+                guard count < perAddress else { return false }
+                state.counts[key] = count + 1
+            } else if state.counts.count < maxAddresses {
+                state.counts[key] = 1
+            } else {
+                guard state.overflow < perAddress * 10 else { return false }
+                state.overflow += 1
+            }
+            return true
         }
     }
 
-    /// Counts a lookup that found nothing against the address.
-    public func charge(_ address: String?) {
+    /// Gives back a lookup that found a key: only failed lookups count.
+    public func refund(_ address: String?) {
         let key = address.map(Self.bucket) ?? ""
         state.withLock { state in
-            rollOver(&state)
-            if state.counts[key] != nil || state.counts.count < maxAddresses {
-                state.counts[key, default: 0] += 1
-            } else {
-                state.overflow += 1
+            if let count = state.counts[key], count > 0 {
+                state.counts[key] = count - 1
+            } else if state.overflow > 0 {
+                state.overflow -= 1
             }
         }
     }
