@@ -24,9 +24,16 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
+        // The domain: key format, rules, domain types and the store protocol. No HTTP, no database driver.
+        .target(
+            name: "KeysmithCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Keysmith",
             dependencies: [
+                "KeysmithCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "SQLiteNIO", package: "sqlite-nio"),
@@ -58,6 +65,7 @@ let package = Package(
             name: "KeysmithTests",
             dependencies: [
                 "Keysmith",
+                "KeysmithCore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import Keysmith
+@testable import KeysmithCore
 
 /// Known answers for the small pieces everything else stands on.
 @Suite struct BuildingBlockTests {

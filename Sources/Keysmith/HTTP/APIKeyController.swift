@@ -51,6 +51,8 @@ struct APIKeyController {
                 return try Self.issueRequest(from: item, caller: caller, now: now)
             } catch let error as APIError {
                 throw APIError(error.status, "keys[\(index)]: \(error.message)", headers: error.headers)
+            } catch let error as FieldError {
+                throw APIError.badRequest("keys[\(index)]: \(error.message)")
             }
         }
         let issued = try await issuer.issue(requests)

@@ -12,6 +12,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let error as FieldError {
+            throw APIError.badRequest(error.message)
         } catch let error as any HTTPResponseError {
             switch error.status {
             case .notFound:
@@ -39,10 +41,4 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
 enum RequestBodyLimit {
     static let bytes = 64 * 1024
-}
-
-/// Thrown by stores when the database cannot be reached; becomes a 503.
-public struct StoreUnavailable: Error {
-    public let underlying: String
-    public init(_ underlying: String) { self.underlying = underlying }
 }

@@ -455,9 +455,3 @@ public final class PostgresKeyStore: KeyStore, Service {
         )
     }
 }
-
-/// A `--database` value that cannot be used as given.
-public struct StoreConfigurationError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}

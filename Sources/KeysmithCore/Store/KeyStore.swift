@@ -65,7 +65,7 @@ public struct KeyListQuery: Sendable, Equatable {
     }
 
     /// The search term as a `LIKE` pattern with `\` as escape character, matched against the folded name.
-    var likePattern: String? {
+    package var likePattern: String? {
         guard let search, !search.isEmpty else { return nil }
         var escaped = ""
         for character in KeyListQuery.fold(search) {
@@ -76,14 +76,19 @@ public struct KeyListQuery: Sendable, Equatable {
     }
 
     /// The case-folded form of a name that searches match against.
-    static func fold(_ name: String) -> String { name.lowercased() }
+    package static func fold(_ name: String) -> String { name.lowercased() }
 
-    var offset: Int { (page - 1) * limit }
+    package var offset: Int { (page - 1) * limit }
 }
 
 public struct KeyPage: Sendable, Equatable {
     public var keys: [APIKey]
     public var total: Int
+
+    public init(keys: [APIKey], total: Int) {
+        self.keys = keys
+        self.total = total
+    }
 }
 
 /// A change of a key's labels; `nil` leaves a field as it is.

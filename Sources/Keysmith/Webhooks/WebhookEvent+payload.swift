@@ -1,25 +1,5 @@
-/// The events Keysmith sends to webhooks.
-public enum WebhookEventType: String, Sendable, CaseIterable {
-    case keyCreated = "api_key.created"
-    case keyRenamed = "api_key.renamed"
-    case keyRevoked = "api_key.revoked"
-    case keyExpired = "api_key.expired"
-    case test = "webhook.test"
-
-    /// The events an endpoint can subscribe to (`webhook.test` is sent on request to one endpoint only).
-    public static let subscribable: [WebhookEventType] = [.keyCreated, .keyRenamed, .keyRevoked, .keyExpired]
-}
-
-/// One event in the outbox: written in the same transaction as the change that caused it.
-public struct WebhookEvent: Sendable, Equatable {
-    public let id: String
-    public let workspaceID: String
-    public let type: WebhookEventType
-    public let keyID: String?
-    public let createdAt: Timestamp
-    /// The exact body every delivery of this event sends, so `X-DialNexa-Signature` is the same on every retry.
-    public let payload: String
-
+/// Event bodies, rendered once when the event is written, with the API's own key object.
+extension WebhookEvent {
     /// `{"id", "type", "created_at", "workspace_id", "data"}` around a key object (never a secret).
     static func about(_ key: APIKey, type: WebhookEventType, at now: Timestamp = .now()) -> WebhookEvent {
         make(type: type, workspaceID: key.workspaceID, keyID: key.id, at: now) { APIKeyResource(key, now: now).write(to: &$0) }
@@ -46,14 +26,5 @@ public struct WebhookEvent: Sendable, Equatable {
             data(&json)
         }
         return WebhookEvent(id: id, workspaceID: workspaceID, type: type, keyID: keyID, createdAt: now, payload: json.text)
-    }
-}
-
-/// Random lowercase alphanumeric identifiers for events and webhooks.
-enum RandomID {
-    static func make(length: Int) -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
-        var rng = SystemRandomNumberGenerator()
-        return String((0..<length).map { _ in alphabet[Int(rng.next(upperBound: UInt8(alphabet.count)))] })
     }
 }

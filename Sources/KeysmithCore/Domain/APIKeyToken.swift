@@ -48,7 +48,7 @@ public struct APIKeyToken: Sendable, Equatable {
 
     /// The same over the token's UTF-8 bytes, which the authentication path reads in place: nothing is
     /// copied until the shape and the checksum hold.
-    static func parse(_ utf8: UnsafeBufferPointer<UInt8>) -> APIKeyToken? {
+    package static func parse(_ utf8: UnsafeBufferPointer<UInt8>) -> APIKeyToken? {
         guard utf8.count >= keyIDLength + 2 + checksumLength, utf8.count <= 256,
               utf8[keyIDLength] == UInt8(ascii: ":"),
               utf8[..<keyIDLength].allSatisfy({ $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") })

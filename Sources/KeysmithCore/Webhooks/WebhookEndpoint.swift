@@ -14,15 +14,28 @@ public struct WebhookEndpoint: Sendable, Equatable {
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
 
-    static func newID() -> String { "wh_" + RandomID.make(length: 20) }
+    package static func newID() -> String { "wh_" + RandomID.make(length: 20) }
 
     /// The stored form of `events`: `*` for all, else `,a,b,` so one `LIKE`/`instr` matches a type.
-    var eventsColumn: String {
+    package var eventsColumn: String {
         events.isEmpty ? "*" : "," + events.map(\.rawValue).joined(separator: ",") + ","
     }
 
-    static func events(fromColumn column: String) -> [WebhookEventType] {
+    package static func events(fromColumn column: String) -> [WebhookEventType] {
         column == "*" ? [] : column.split(separator: ",").compactMap { WebhookEventType(rawValue: String($0)) }
+    }
+
+    public init(id: String, workspaceID: String, url: String, description: String? = nil, events: [WebhookEventType], sealedSecret: String, enabled: Bool, disabledReason: String? = nil, createdAt: Timestamp, updatedAt: Timestamp) {
+        self.id = id
+        self.workspaceID = workspaceID
+        self.url = url
+        self.description = description
+        self.events = events
+        self.sealedSecret = sealedSecret
+        self.enabled = enabled
+        self.disabledReason = disabledReason
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
     }
 }
 
@@ -51,6 +64,19 @@ public struct DeliveryAttempt: Sendable, Equatable {
     public var error: String?
     public var durationMilliseconds: Int
     public var nextRetryAt: Timestamp?
+
+    public init(deliveryID: String, webhookID: String, eventID: String, eventType: String, attempt: Int, attemptedAt: Timestamp, statusCode: Int? = nil, error: String? = nil, durationMilliseconds: Int, nextRetryAt: Timestamp? = nil) {
+        self.deliveryID = deliveryID
+        self.webhookID = webhookID
+        self.eventID = eventID
+        self.eventType = eventType
+        self.attempt = attempt
+        self.attemptedAt = attemptedAt
+        self.statusCode = statusCode
+        self.error = error
+        self.durationMilliseconds = durationMilliseconds
+        self.nextRetryAt = nextRetryAt
+    }
 }
 
 /// A delivery claimed by one instance's `WebhookDeliverer`, with what it needs to send it.
@@ -66,6 +92,18 @@ public struct ClaimedDelivery: Sendable, Equatable {
     public var attempts: Int
     /// The secret replaced by a rotation less than 24 h ago, still signing beside the new one.
     public var previousSealedSecret: String?
+
+    public init(id: String, webhookID: String, url: String, sealedSecret: String, eventID: String, eventType: String, payload: String, attempts: Int, previousSealedSecret: String? = nil) {
+        self.id = id
+        self.webhookID = webhookID
+        self.url = url
+        self.sealedSecret = sealedSecret
+        self.eventID = eventID
+        self.eventType = eventType
+        self.payload = payload
+        self.attempts = attempts
+        self.previousSealedSecret = previousSealedSecret
+    }
 }
 
 /// What became of an attempt.

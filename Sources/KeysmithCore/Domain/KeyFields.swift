@@ -9,35 +9,35 @@ public enum KeyFields {
 
     /// Trimmed name; 400 when missing, empty, too long, or with control or invisible format characters
     /// (seeds 000 and 003).
-    public static func name(_ raw: String?) throws(APIError) -> String {
-        guard let raw else { throw .badRequest("name is required") }
+    public static func name(_ raw: String?) throws(FieldError) -> String {
+        guard let raw else { throw FieldError("name is required") }
         let name = raw.trimmingWhitespace
-        guard !name.isEmpty else { throw .badRequest("name must not be empty") }
+        guard !name.isEmpty else { throw FieldError("name must not be empty") }
         guard name.unicodeScalars.count <= maxNameLength, name.utf8.count <= maxNameBytes else {
-            throw .badRequest("name must be at most \(maxNameLength) characters (Unicode code points) and \(maxNameBytes) bytes of UTF-8")
+            throw FieldError("name must be at most \(maxNameLength) characters (Unicode code points) and \(maxNameBytes) bytes of UTF-8")
         }
-        if let problem = invisibleProblem(in: name, allowing: []) { throw .badRequest("name must not contain \(problem)") }
+        if let problem = invisibleProblem(in: name, allowing: []) { throw FieldError("name must not contain \(problem)") }
         return name
     }
 
     /// Optional description; line breaks and tabs allowed, other control characters not. Empty means none.
-    public static func description(_ raw: String?) throws(APIError) -> String? {
+    public static func description(_ raw: String?) throws(FieldError) -> String? {
         guard let raw else { return nil }
         let text = raw.trimmingWhitespace
         guard text.unicodeScalars.count <= maxDescriptionLength, text.utf8.count <= maxDescriptionBytes else {
-            throw .badRequest("description must be at most \(maxDescriptionLength) characters (Unicode code points) and \(maxDescriptionBytes) bytes of UTF-8")
+            throw FieldError("description must be at most \(maxDescriptionLength) characters (Unicode code points) and \(maxDescriptionBytes) bytes of UTF-8")
         }
         if let problem = invisibleProblem(in: text, allowing: ["\n", "\t", "\r"]) {
-            throw .badRequest("description must not contain \(problem) (line breaks and tabs are allowed)")
+            throw FieldError("description must not contain \(problem) (line breaks and tabs are allowed)")
         }
         return text.isEmpty ? nil : text
     }
 
     /// A list search term: at most `maxSearchLength` characters; empty means none.
-    public static func search(_ raw: String?) throws(APIError) -> String? {
+    public static func search(_ raw: String?) throws(FieldError) -> String? {
         guard let raw, !raw.isEmpty else { return nil }
         guard raw.unicodeScalars.count <= maxSearchLength else {
-            throw .badRequest("search must be at most \(maxSearchLength) characters")
+            throw FieldError("search must be at most \(maxSearchLength) characters")
         }
         return raw
     }
@@ -57,51 +57,51 @@ public enum KeyFields {
         return nil
     }
 
-    public static func scope(_ raw: String?, default fallback: Scope) throws(APIError) -> Scope {
+    public static func scope(_ raw: String?, default fallback: Scope) throws(FieldError) -> Scope {
         guard let raw else { return fallback }
         guard let scope = Scope(rawValue: raw) else {
-            throw .badRequest("scope must be one of \(Scope.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw FieldError("scope must be one of \(Scope.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return scope
     }
 
     /// An ISO 8601 date-time in the future, or none.
-    public static func expiry(_ raw: String?, now: Timestamp) throws(APIError) -> Timestamp? {
+    public static func expiry(_ raw: String?, now: Timestamp) throws(FieldError) -> Timestamp? {
         guard let raw else { return nil }
         guard let expiry = Timestamp(iso8601: raw) else {
-            throw .badRequest("expires_at must be an ISO 8601 date-time such as 2030-01-31T12:00:00Z")
+            throw FieldError("expires_at must be an ISO 8601 date-time such as 2030-01-31T12:00:00Z")
         }
-        guard expiry > now else { throw .badRequest("expires_at must be in the future") }
+        guard expiry > now else { throw FieldError("expires_at must be in the future") }
         return expiry
     }
 
     /// A requested expiry within the creator's own: a key may not create a key that outlives it. Without a
     /// request, a creator that expires gives the new key its own expiry.
-    public static func expiry(_ requested: Timestamp?, within creator: Timestamp?) throws(APIError) -> Timestamp? {
+    public static func expiry(_ requested: Timestamp?, within creator: Timestamp?) throws(FieldError) -> Timestamp? {
         guard let creator else { return requested }
         guard let requested else { return creator }
         guard requested <= creator else {
-            throw .badRequest("expires_at must not be later than the expiry of the key that creates it (\(creator))")
+            throw FieldError("expires_at must not be later than the expiry of the key that creates it (\(creator))")
         }
         return requested
     }
 
     /// An opaque label grouping the keys of one non-human consumer (seed 004).
-    public static func serviceAccountID(_ raw: String?) throws(APIError) -> String? {
+    public static func serviceAccountID(_ raw: String?) throws(FieldError) -> String? {
         guard let raw else { return nil }
         let allowed = raw.utf8.allSatisfy { byte in
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
                 || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":")
         }
         guard !raw.isEmpty, raw.utf8.count <= 128, allowed else {
-            throw .badRequest("service_account_id must be 1 to 128 characters of letters, digits, '-', '_', '.' or ':'")
+            throw FieldError("service_account_id must be 1 to 128 characters of letters, digits, '-', '_', '.' or ':'")
         }
         return raw
     }
 
     /// Workspace names: the same rules as key names.
-    public static func workspaceName(_ raw: String) throws(APIError) -> String {
-        do { return try name(raw) } catch { throw .badRequest(error.message.replacingFirst("name", with: "workspace name")) }
+    public static func workspaceName(_ raw: String) throws(FieldError) -> String {
+        do { return try name(raw) } catch { throw FieldError(error.message.replacingFirst("name", with: "workspace name")) }
     }
 }
 
