@@ -99,6 +99,9 @@ import Testing
             let attempts: [(HTTPRequest.Method, String, String?)] = [
                 (.get, "/v1/api-keys", nil), (.post, "/v1/api-keys", #"{"name": "x"}"#), (.get, "/v1/api-keys/\(id)", nil),
                 (.patch, "/v1/api-keys/\(id)", #"{"name": "x"}"#), (.delete, "/v1/api-keys/\(id)", nil),
+                (.post, "/v1/api-keys/batch", #"{"keys": [{"name": "x"}]}"#),
+                (.get, "/v1/webhooks", nil), (.post, "/v1/webhooks", #"{"url": "https://example.com/hook"}"#),
+                (.get, "/v1/webhooks/wh_nope", nil),
             ]
             for (method, uri, body) in attempts {
                 let (status, json, _) = try await client.call(method, uri, token: token, body: body)

@@ -1,7 +1,7 @@
 import Hummingbird
 
 /// `/v1/api-keys`: create, list, read, rename and revoke the keys of the caller's workspace (seeds 000–004).
-/// Every route needs scope `admin`; a key of another workspace does not exist to the caller.
+/// Every route needs scope `admin` (`ScopePolicy` on the route group); a key of another workspace does not exist to the caller.
 struct APIKeyController {
     typealias Context = KeysmithRequestContext
 
@@ -23,7 +23,7 @@ struct APIKeyController {
     }
 
     @Sendable func create(_ request: Request, context: Context) async throws -> APIKeyResource {
-        let caller = try context.requireCaller(scope: .admin)
+        let caller = try context.requireCaller()
         let fields = try Self.issueRequest(from: try await JSONObject.read(from: request, context: context), caller: caller, now: .now())
         let (key, token) = try await issuer.issue(fields)
         cache.invalidate([key.id])  // this process may remember the id as unknown
@@ -38,7 +38,7 @@ struct APIKeyController {
     /// `POST /v1/api-keys/batch`: `{"keys": [...]}`, each item the body of a single create, all in one
     /// transaction. A refused item is named by its index, and nothing is created.
     @Sendable func createBatch(_ request: Request, context: Context) async throws -> BatchResource {
-        let caller = try context.requireCaller(scope: .admin)
+        let caller = try context.requireCaller()
         let body = try await JSONObject.read(from: request, context: context, limit: Self.batchBodyLimit)
         try body.requireOnly(["keys"])
         guard let items = try body.objects("keys") else { throw APIError.badRequest("keys is required: an array of 1 to \(Self.batchLimit) keys") }
@@ -82,7 +82,7 @@ struct APIKeyController {
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> PageResource<APIKeyResource> {
-        let caller = try context.requireCaller(scope: .admin)
+        let caller = try context.requireCaller()
         let parameters = QueryParameters(request)
         let page = try parameters.integer("page", default: 1, range: 1...1_000_000)
         let limit = try parameters.integer("limit", default: 20, range: 1...100)
@@ -100,14 +100,14 @@ struct APIKeyController {
     }
 
     @Sendable func show(_ request: Request, context: Context) async throws -> APIKeyResource {
-        let caller = try context.requireCaller(scope: .admin)
+        let caller = try context.requireCaller()
         let id = try context.parameters.require("id")
         guard let key = try await store.key(id: id), key.workspaceID == caller.workspaceID else { throw Self.notFound(id, active: false) }
         return APIKeyResource(key)
     }
 
     @Sendable func rename(_ request: Request, context: Context) async throws -> APIKeyResource {
-        let caller = try context.requireCaller(scope: .admin)
+        let caller = try context.requireCaller()
         let id = try context.parameters.require("id")
         let body = try await JSONObject.read(from: request, context: context)
         try body.requireOnly(["name", "description"])
@@ -122,7 +122,7 @@ struct APIKeyController {
     }
 
     @Sendable func revoke(_ request: Request, context: Context) async throws -> APIKeyResource {
-        let caller = try context.requireCaller(scope: .admin)
+        let caller = try context.requireCaller()
         let id = try context.parameters.require("id")
         let force = try QueryParameters(request).boolean("force")
         let revoked: APIKey?

@@ -89,8 +89,8 @@ public func buildApplication(
                                             proxies: options.trustedProxies)
     let v1 = router.group("v1").add(middleware: authenticator)
     AuthController(store: store).addRoutes(to: v1)
-    APIKeyController(issuer: issuer, cache: cache, deliverer: deliverer).addRoutes(to: v1.group("api-keys"))
-    WebhookController(store: store, secrets: secrets, policy: policy, deliverer: deliverer, quotas: options.webhookQuotas).addRoutes(to: v1.group("webhooks"))
+    APIKeyController(issuer: issuer, cache: cache, deliverer: deliverer).addRoutes(to: v1.group("api-keys").requiring(.admin))
+    WebhookController(store: store, secrets: secrets, policy: policy, deliverer: deliverer, quotas: options.webhookQuotas).addRoutes(to: v1.group("webhooks").requiring(.admin))
 
     var app = Application(
         router: router.router,

@@ -38,7 +38,8 @@ final class AuthController: Sendable {
 
     @Sendable func whoami(_ request: Request, context: Context) async throws -> WhoAmI {
         // The caller's last use is this request (see `BearerAuthenticator`).
-        guard let caller = context.verifiedCaller, let use = context.callerUse else { throw APIError.unauthorized }
+        guard let identity = context.identity else { throw APIError.unauthorized }
+        let (caller, use) = (identity.key, identity.use)
         let workspaceID = caller.key.workspaceID
         // Synchronous when cached, as it nearly always is: no suspension on the path the benchmark times.
         let cached = workspaces.withLock { $0[workspaceID] }

@@ -45,8 +45,7 @@ struct BearerAuthenticator: RouterMiddleware {
         let use = KeyUsage(at: now, ip: address, userAgent: userAgent)
         usage.record(keyID: verified.key.id, usage: use)
         var context = context
-        context.verifiedCaller = verified
-        context.callerUse = use
+        context.identity = Caller(key: verified, use: use)
         return try await next(request, context)
     }
 

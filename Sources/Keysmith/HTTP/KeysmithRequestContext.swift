@@ -1,12 +1,13 @@
 import Hummingbird
+import HummingbirdAuth
 import NIOCore
 
-/// The request context: Hummingbird's core storage, the peer address, and the key that authenticated.
-public struct KeysmithRequestContext: RequestContext {
+/// The request context: Hummingbird's core storage, the peer address, and one identity, the key that
+/// authenticated (hummingbird-auth's `AuthRequestContext`).
+public struct KeysmithRequestContext: AuthRequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// Set by `BearerAuthenticator` on every `/v1` route: the key, and this request's use of it.
-    public var verifiedCaller: VerifiedKey?
-    public var callerUse: KeyUsage?
+    /// Set by `BearerAuthenticator` on every `/v1` route.
+    public var identity: Caller?
     public let peerAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
@@ -16,19 +17,17 @@ public struct KeysmithRequestContext: RequestContext {
 
     public var maxUploadSize: Int { RequestBodyLimit.bytes }
 
-    /// The authenticated key; only called behind `BearerAuthenticator`.
+    /// The authenticated key, with this request as its last use; only called behind `BearerAuthenticator`.
     func requireCaller() throws -> APIKey {
-        guard var caller = verifiedCaller?.key else { throw APIError.unauthorized }
-        caller.lastUsed = callerUse ?? caller.lastUsed
+        guard let identity else { throw APIError.unauthorized }
+        var caller = identity.key.key
+        caller.lastUsed = identity.use
         return caller
     }
+}
 
-    /// The authenticated key, if its scope allows `scope`; else 403.
-    func requireCaller(scope: Scope) throws -> APIKey {
-        let caller = try requireCaller()
-        guard caller.scope.allows(scope) else {
-            throw APIError.forbidden("this key has scope '\(caller.scope.rawValue)'; this endpoint needs '\(scope.rawValue)'")
-        }
-        return caller
-    }
+/// Who is calling: the verified key, and this request's use of it.
+public struct Caller: Sendable {
+    public let key: VerifiedKey
+    public let use: KeyUsage
 }

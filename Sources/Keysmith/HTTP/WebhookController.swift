@@ -23,7 +23,7 @@ struct WebhookController {
     }
 
     @Sendable func create(_ request: Request, context: Context) async throws -> Response {
-        let caller = try context.requireCaller(scope: .admin)
+        let caller = try context.requireCaller()
         let body = try await JSONObject.read(from: request, context: context)
         try body.requireOnly(["url", "secret", "events", "description"])
         guard let url = try body.string("url") ?? nil else { throw APIError.badRequest("url is required") }
@@ -46,7 +46,7 @@ struct WebhookController {
     }
 
     @Sendable func list(_ request: Request, context: Context) async throws -> PageResource<WebhookResource> {
-        let caller = try context.requireCaller(scope: .admin)
+        let caller = try context.requireCaller()
         let page = try QueryParameters(request).integer("page", default: 1, range: 1...1_000_000)
         let limit = try QueryParameters(request).integer("limit", default: 20, range: 1...100)
         let (endpoints, total) = try await store.listWebhooks(workspaceID: caller.workspaceID, page: page, limit: limit)
@@ -58,7 +58,7 @@ struct WebhookController {
     }
 
     @Sendable func update(_ request: Request, context: Context) async throws -> WebhookResource {
-        let caller = try context.requireCaller(scope: .admin)
+        let caller = try context.requireCaller()
         let id = try context.parameters.require("id")
         let body = try await JSONObject.read(from: request, context: context)
         try body.requireOnly(["url", "events", "description", "enabled", "secret", "rotate_secret"])
@@ -137,7 +137,7 @@ struct WebhookController {
     }
 
     private func find(_ context: Context) async throws -> WebhookEndpoint {
-        let caller = try context.requireCaller(scope: .admin)
+        let caller = try context.requireCaller()
         let id = try context.parameters.require("id")
         guard let endpoint = try await store.webhook(id: id, workspaceID: caller.workspaceID) else { throw Self.notFound(id) }
         return endpoint
