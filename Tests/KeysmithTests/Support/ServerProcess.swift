@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import Synchronization
 import Testing
 
 /// The real `keysmith` binary, for what only a process can show: restarts, the CLI, stdout and stderr.
@@ -28,30 +29,50 @@ enum KeysmithBinary {
     }
 }
 
-/// `keysmith serve` in a child process on a free port.
+/// `keysmith serve` in a child process, on a port the system chooses (`--port 0`), read back from the
+/// server's "listening on" log line: no port is guessed, so two runs never race for one.
 final class ServerProcess: @unchecked Sendable {
     let process = Process()
-    let port: Int
     let stdout = Pipe()
     let stderr = Pipe()
+    /// What the server has written to stderr so far (its log).
+    private let log = Mutex(Data())
+    private let boundPort = Mutex<Int?>(nil)
+    var port: Int { boundPort.withLock { $0 } ?? 0 }
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
     init(database: String, extraArguments: [String] = []) throws {
-        port = Int.random(in: 20_000..<60_000)
         process.executableURL = URL(fileURLWithPath: KeysmithBinary.path)
-        process.arguments = ["serve", "--database", database, "--port", String(port), "--log-level", "trace"] + extraArguments
+        process.arguments = ["serve", "--database", database, "--port", "0", "--log-level", "trace"] + extraArguments
         process.standardOutput = stdout
         process.standardError = stderr
+        stderr.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            if data.isEmpty { handle.readabilityHandler = nil } else { self?.log.withLock { $0.append(data) } }
+        }
         try process.run()
     }
 
-    /// Waits until `/healthz` answers.
+    /// Waits for the server to say where it listens, then until `/healthz` answers.
     func waitUntilReady() async throws {
-        for _ in 0..<200 {
-            if let (status, _) = try? await request("GET", "/healthz"), status == 200 { return }
-            try await Task.sleep(for: .milliseconds(50))
+        for _ in 0..<400 {
+            if boundPort.withLock({ $0 }) == nil, let found = Self.listeningPort(in: log.withLock { $0 }) {
+                boundPort.withLock { $0 = found }
+            }
+            if boundPort.withLock({ $0 }) != nil, let (status, _) = try? await request("GET", "/healthz"), status == 200 { return }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(25))
         }
-        Issue.record("keysmith serve did not become ready on port \(port)")
+        Issue.record("keysmith serve did not become ready; its log ends: \(String(decoding: log.withLock { $0 }.suffix(2000), as: UTF8.self))")
+    }
+
+    /// The port of Hummingbird's "Server started and listening on HOST:PORT" line.
+    static func listeningPort(in log: Data) -> Int? {
+        let text = String(decoding: log, as: UTF8.self)
+        guard let line = text.split(separator: "\n").first(where: { $0.contains("listening on") }),
+              let portText = line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces)
+        else { return nil }
+        return Int(portText)
     }
 
     func request(_ method: String, _ path: String, token: String? = nil, body: String? = nil) async throws -> (Int, String) {
@@ -70,9 +91,16 @@ final class ServerProcess: @unchecked Sendable {
             process.terminate()
             process.waitUntilExit()
         }
+        stderr.fileHandleForReading.readabilityHandler = nil
+        let rest = stderr.fileHandleForReading.readDataToEndOfFile()
+        let written = log.withLock { log in
+            log.append(rest)
+            defer { log.removeAll() }
+            return log
+        }
         return (
             String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-            String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            String(decoding: written, as: UTF8.self)
         )
     }
 
