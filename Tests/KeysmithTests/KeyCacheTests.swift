@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @testable import Keysmith
@@ -9,13 +10,16 @@ import Testing
     @Test func anEntryOlderThanItsMaximumAgeIsReadAgain() async throws {
         try await Backend.sqlite.freshLocation().withStore(logger: Logger(label: "keysmith-test")) { store in
             let (workspace, key, _) = try await KeyIssuer(store: store).createWorkspace(named: "aged")
-            let cache = KeyCache(store: store, stalenessBound: .seconds(3600), maximumAge: .seconds(2))
-            cache.markSynchronised(at: .now)
+            let clock = Mutex(ContinuousClock.now)
+            let cache = KeyCache(store: store, stalenessBound: .seconds(3600), maximumAge: .seconds(60), now: { clock.withLock { $0 } })
+            cache.markSynchronised(at: clock.withLock { $0 })
             _ = try await cache.load(id: key.id)
             // Renamed behind the cache's back (no watcher runs here).
             _ = try await store.relabelKey(id: key.id, workspaceID: workspace.id, change: KeyLabelChange(name: "renamed"))
             #expect(cache.cachedKey(id: key.id)?.key.name == "admin")
-            try await Task.sleep(for: .milliseconds(2100))
+            clock.withLock { $0 += .seconds(59) }
+            #expect(cache.cachedKey(id: key.id)?.key.name == "admin", "still within its age")
+            clock.withLock { $0 += .seconds(2) }
             guard case .stale = cache.lookup(id: key.id) else { Issue.record("an old entry was still served"); return }
             #expect(try await cache.key(id: key.id)?.key.name == "renamed")
         }

@@ -39,10 +39,14 @@ public final class KeyCache: Sendable {
     private let stalenessBound: Duration
     private let maximumAge: Duration
     private let absenceTTL: Duration
+    /// The time, injectable so that tests move it instead of waiting.
+    private let now: @Sendable () -> ContinuousClock.Instant
     private let state = Mutex(State())
 
     public init(store: any KeyStore, capacity: Int = 100_000, stalenessBound: Duration = .seconds(1),
-                maximumAge: Duration = .seconds(60), absenceTTL: Duration = .seconds(30)) {
+                maximumAge: Duration = .seconds(60), absenceTTL: Duration = .seconds(30),
+                now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
+        self.now = now
         self.store = store
         self.capacity = max(10, capacity)
         self.stalenessBound = stalenessBound
@@ -52,7 +56,7 @@ public final class KeyCache: Sendable {
 
     /// What memory knows of this id; synchronous, for the request path.
     public func lookup(id: String) -> Lookup {
-        let now = ContinuousClock.now
+        let now = now()
         return state.withLock { state in
             guard let entry = state.entries[id] else { return .unknown }
             let synchronised = state.lastSync.map { now - $0 < stalenessBound } ?? false
@@ -99,7 +103,7 @@ public final class KeyCache: Sendable {
             state.withLock { $0.loading[id] = nil }
             throw error
         }
-        let now = ContinuousClock.now
+        let now = now()
         state.withLock { state in
             state.loading[id] = nil
             guard state.generation == generation, state.lastSync != nil else { return }
