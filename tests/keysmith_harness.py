@@ -1,5 +1,11 @@
-"""Helpers for the multi-instance integration tests: `keysmith serve` processes, psql, free ports."""
+"""The one harness every Python test uses to run `keysmith serve`, and a few helpers (psql, the CLI).
 
+`KeysmithServer` starts the server with `--port 0` (unless given a port), reads the port it really
+listens on from its "Server started and listening on HOST:PORT" log line, waits for /healthz, parses
+the one-time admin key banner from stdout, keeps stdout and stderr in files, and stops it.
+"""
+
+import itertools
 import os
 import re
 import signal
@@ -12,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DEFAULT_BIN = REPO / ".build" / "debug" / "keysmith"
 UNAUTHORIZED = {"statusCode": 401, "message": "Unauthorized", "error": "Unauthorized"}
 ERROR_KEYS = {"statusCode", "message", "error"}
@@ -25,6 +31,8 @@ LIVE_SERVERS: list["KeysmithServer"] = []
 
 
 def free_port() -> int:
+    """A port that was free a moment ago. Not for `keysmith serve` (it binds port 0, see KeysmithServer); for an
+    address where nothing must listen."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -62,12 +70,36 @@ def condensed(text: str, lines: int = 40, width: int = 400) -> str:
     return "\n".join(line[:width] + (f"   [repeated {n} times]" if n > 1 else "") for line, _, n in out[-lines:])
 
 
+def keysmith_binary(wait: float = 600) -> str:
+    """The server binary: $KEYSMITH_BIN (relative to the repository) or .build/debug/keysmith. Waits up to `wait`
+    seconds while a build (the other engineer's `swift build`) has removed it or is still writing it."""
+    path = Path(os.environ.get("KEYSMITH_BIN") or DEFAULT_BIN)
+    if not path.is_absolute():
+        path = REPO / path
+    deadline = time.monotonic() + wait
+    while True:
+        if path.is_file() and os.access(path, os.X_OK) and time.time() - path.stat().st_mtime > 2:
+            return str(path)
+        if time.monotonic() > deadline:
+            raise FileNotFoundError(f"keysmith binary not found at {path} (set KEYSMITH_BIN or run `swift build`)")
+        time.sleep(1)
+
+
 def run_cli(binary: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=timeout)
 
 
+# Hummingbird's line once the socket is bound, e.g. "... [HummingbirdCore] Server started and listening on 127.0.0.1:33781"
+LISTENING = re.compile(r"Server started and listening on (\S+):(\d+)\s*$", re.MULTILINE)
+_LOG_NUMBERS = itertools.count(1)
+
+
 class KeysmithServer:
-    """One `keysmith serve` process; stdout and stderr go to files so a chatty process never blocks."""
+    """One `keysmith serve` process; stdout and stderr go to files so a chatty process never blocks.
+
+    Without `port`, the first start binds port 0 and the real port is read back from the server's log (no
+    race for a "free" port); a later start() after stop() binds the port it had, so clients keep their URL.
+    """
 
     def __init__(self, binary: str, database: str, name: str, log_dir: Path, port: int | None = None,
                  fixture: str | None = None):
@@ -75,29 +107,40 @@ class KeysmithServer:
         self.fixture = fixture  # the shared fixture that owns this server; None for a test's own server
         self.database = database
         self.name = name
-        self.port = port or free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.stdout_path = log_dir / f"{name}-{self.port}.stdout"
-        self.stderr_path = log_dir / f"{name}-{self.port}.stderr"
+        self.port = port  # None until the server has said where it listens
+        number = next(_LOG_NUMBERS)
+        self.stdout_path = log_dir / f"{name}-{number}.stdout"
+        self.stderr_path = log_dir / f"{name}-{number}.stderr"
         self.process: subprocess.Popen | None = None
         self.started_at: float | None = None
+        self._stderr_offset = 0  # where this start's part of the (appended) stderr file begins
         self.session = requests.Session()
 
     @property
+    def base(self) -> str:
+        if self.port is None and self.listening_port() is None:
+            raise AssertionError(f"{self.name}: not listening yet (call wait_healthy() first)")
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def command(self) -> list[str]:
-        return [self.binary, "serve", "--database", self.database, "--host", "127.0.0.1", "--port", str(self.port)]
+        return [self.binary, "serve", "--database", self.database, "--host", "127.0.0.1",
+                "--port", str(self.port or 0)]
 
     def start(self) -> "KeysmithServer":
         # No KEYSMITH_* setting of the caller's reaches the server, but the shared encryption key (conftest.py):
         # instances on one database need the same one, and PostgreSQL needs it given explicitly.
         env = {k: v for k, v in os.environ.items() if not k.startswith("KEYSMITH_") or k == "KEYSMITH_ENCRYPTION_KEY"}
-        self._out = open(self.stdout_path, "wb")
-        self._err = open(self.stderr_path, "wb")
+        # Appended to, so that a restart keeps the earlier run's logs; this run's stderr starts at the offset.
+        self._out = open(self.stdout_path, "ab")
+        self._err = open(self.stderr_path, "ab")
+        self._stderr_offset = self._err.tell()
         self.started_at = time.monotonic()
         # In the log folder, so that nothing the server writes beside itself lands in the repository.
         self.process = subprocess.Popen(self.command, stdout=self._out, stderr=self._err, env=env,
                                         stdin=subprocess.DEVNULL, cwd=self.stdout_path.parent)
-        LIVE_SERVERS.append(self)
+        if self not in LIVE_SERVERS:
+            LIVE_SERVERS.append(self)
         return self
 
     def stdout(self) -> str:
@@ -106,7 +149,23 @@ class KeysmithServer:
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
 
+    def listening_port(self) -> int | None:
+        """The port this run of the server said it listens on (and remembers it), or None if it has not yet."""
+        if self.process is None or not self.stderr_path.exists():
+            return None
+        with open(self.stderr_path, "rb") as f:
+            f.seek(self._stderr_offset)
+            match = LISTENING.search(f.read().decode(errors="replace"))
+        if match is None:
+            return None
+        port = int(match.group(2))
+        if self.port not in (None, port):
+            raise AssertionError(f"{self.name}: started for port {self.port} but listens on {port}")
+        self.port = port
+        return port
+
     def wait_healthy(self, timeout: float = 30) -> None:
+        """Waits for the listening line (the real port), then for /healthz to answer {"status": "ok"}."""
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
@@ -114,6 +173,11 @@ class KeysmithServer:
                 raise AssertionError(
                     f"{self.name}: `{' '.join(self.command)}` exited with {self.process.returncode} before "
                     f"answering /healthz\nstderr:\n{tail(self.stderr())}")
+            port = self.listening_port()
+            if port is None:
+                last = "no 'Server started and listening on' line in stderr yet"
+                time.sleep(0.02)
+                continue
             try:
                 r = requests.get(self.base + "/healthz", timeout=1)
                 if r.status_code == 200 and r.json() == {"status": "ok"}:
@@ -124,6 +188,18 @@ class KeysmithServer:
             time.sleep(0.05)
         raise AssertionError(f"{self.name}: /healthz not OK within {timeout}s (last: {last})\n"
                              f"stderr:\n{tail(self.stderr())}")
+
+    def admin_token(self, timeout: float = 10) -> str | None:
+        """The admin key of the one-time banner on stdout (printed when this server created the first workspace),
+        waiting up to `timeout` seconds for it; None when it is not printed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            token = admin_token_from_banner(self.stdout())
+            if token is not None or time.monotonic() > deadline:
+                return token
+            if self.process is not None and self.process.poll() is not None:
+                return admin_token_from_banner(self.stdout())
+            time.sleep(0.05)
 
     def stop(self, grace: float = 10) -> str:
         """SIGTERM, then SIGKILL after `grace` seconds. Returns a note when the stop was not clean."""

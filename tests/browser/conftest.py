@@ -15,8 +15,8 @@ import json
 import os
 import pathlib
 import shutil
-import socket
 import subprocess
+import sys
 import time
 import uuid
 import warnings
@@ -32,27 +32,15 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # tests/, where the shared harness is
+from keysmith_harness import REPO as REPO_ROOT, KeysmithServer, keysmith_binary  # noqa: E402
+
 SCREENSHOTS = REPO_ROOT / "screenshots"
 WAIT_SECONDS = 15
 
 
 # ---------------------------------------------------------------------------
 # Server
-
-
-def _keysmith_binary() -> pathlib.Path:
-    raw = os.environ.get("KEYSMITH_BIN") or ".build/debug/keysmith"
-    path = pathlib.Path(raw)
-    if not path.is_absolute():
-        path = REPO_ROOT / path
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _parse_single_json_object(stdout: str) -> dict:
@@ -137,62 +125,26 @@ def create_workspace(binary: pathlib.Path, database: pathlib.Path, name: str = "
     return info
 
 
-class ServerProcess:
-    """`keysmith serve` on a SQLite file; can be stopped and started again on the same port."""
-
-    def __init__(self, binary: pathlib.Path, database: pathlib.Path, port: int | None = None):
-        self.binary = binary
-        self.database = database
-        self.port = port or _free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = database.parent / f"server-{self.port}.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 90):
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [str(self.binary), "serve", "--database", str(self.database),
-             "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.database.parent,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                if requests.get(self.base_url + "/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        pytest.fail(f"keysmith serve did not become healthy on {self.base_url}:\n"
-                    f"{self.log_path.read_text(errors='replace')[-4000:]}")
-
-    def stop(self):
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-
-def _start(tmp_path_factory, label: str) -> tuple[Keysmith, ServerProcess]:
-    binary = _keysmith_binary()
-    if not binary.is_file():
-        pytest.fail(f"keysmith binary not found at {binary}; build it (swift build) or set KEYSMITH_BIN")
+def _start(tmp_path_factory, label: str) -> tuple[Keysmith, KeysmithServer]:
+    """`keysmith serve` (the shared harness) on a fresh SQLite file with one workspace "Acme". The server can be
+    stopped and started again: it comes back on the same port."""
+    try:
+        binary = pathlib.Path(keysmith_binary(wait=300))
+    except FileNotFoundError as error:
+        pytest.fail(str(error))
     workdir = tmp_path_factory.mktemp(label)
     database = workdir / "keysmith.sqlite"
     info = create_workspace(binary, database)
-    server = ServerProcess(binary, database)
+    # "browser ...": never taken for a fixture of the same name in tests/integration (its log dump on failure).
+    server = KeysmithServer(str(binary), str(database), label, workdir, fixture=f"browser {label}")
     server.start()
-    ks = Keysmith(base_url=server.base_url, admin_key=info["secret"], workspace_id=info["workspace_id"],
-                  database=database, log_path=server.log_path)
+    try:
+        server.wait_healthy(timeout=90)
+    except AssertionError:
+        server.stop()
+        raise
+    ks = Keysmith(base_url=server.base, admin_key=info["secret"], workspace_id=info["workspace_id"],
+                  database=database, log_path=server.stderr_path)
     return ks, server
 
 
@@ -207,9 +159,9 @@ def keysmith(tmp_path_factory) -> Keysmith:
 
 
 @pytest.fixture
-def private_keysmith(tmp_path_factory) -> tuple[Keysmith, ServerProcess]:
+def private_keysmith(tmp_path_factory) -> tuple[Keysmith, KeysmithServer]:
     """A server of the test's own, which the test may stop and start again."""
-    ks, server = _start(tmp_path_factory, "private")
+    ks, server = _start(tmp_path_factory, "private_keysmith")
     try:
         yield ks, server
     finally:

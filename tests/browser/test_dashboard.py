@@ -782,7 +782,7 @@ def test_error_banner_when_server_is_unreachable(driver, private_keysmith):
     assert list(page.session_storage().values()) == [server_api.admin_key]
     page.screenshot("09-error-banner.png")
 
-    server.start()
+    server.start().wait_healthy(timeout=90)  # on the port it had: the page's URL stays valid
     page.by_id("keys-error-retry").click()
     page.wait(lambda d: not page.visible("keys-error") and page.shown() and len(page.rows()) == 1,
               "retry did not recover once the server was back")

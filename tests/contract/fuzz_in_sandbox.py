@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "integration"))
-from keysmith_harness import REPO, KeysmithServer, admin_token_from_banner, condensed  # noqa: E402
+sys.path.insert(0, str(HERE.parent))  # tests/, where the shared harness is
+from keysmith_harness import REPO, KeysmithServer, condensed  # noqa: E402
 
 SANDBOX_PUBLIC_ADDRESS = "93.184.215.14"  # bound to the namespace's loopback; public to the server's policy
 DOCUMENT = REPO / "Sources" / "Keysmith" / "HTTP" / "openapi.yaml"
@@ -82,11 +82,7 @@ def main() -> int:
         server.start()
         try:
             server.wait_healthy(timeout=60)
-            token = None
-            deadline = time.monotonic() + 10
-            while token is None and time.monotonic() < deadline:
-                token = admin_token_from_banner(server.stdout())
-                time.sleep(0.05)
+            token = server.admin_token(timeout=10)
             if token is None:
                 print(f"no admin key in the server's stdout:\n{server.stdout()}")
                 return 3

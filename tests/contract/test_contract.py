@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "integration"))
-from keysmith_harness import DEFAULT_BIN, REPO, KeysmithServer  # noqa: E402
+sys.path.insert(0, str(HERE.parent))  # tests/, where the shared harness is
+from keysmith_harness import REPO, KeysmithServer, keysmith_binary  # noqa: E402
 
 DOCUMENT = REPO / "Sources" / "Keysmith" / "HTTP" / "openapi.yaml"
 RUN_TIMEOUT = 15 * 60  # measured: about 2.5 minutes on a slow 2-core machine (target: under 8)
@@ -29,13 +29,10 @@ RUN_TIMEOUT = 15 * 60  # measured: about 2.5 minutes on a slow 2-core machine (t
 
 def wait_for_binary() -> str:
     """The server binary; waits (up to 10 minutes) while a build is still producing it."""
-    path = Path(os.environ.get("KEYSMITH_BIN", str(DEFAULT_BIN)))
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        if path.exists() and os.access(path, os.X_OK) and time.time() - path.stat().st_mtime > 2:
-            return str(path)
-        time.sleep(1)
-    pytest.fail(f"keysmith binary not found at {path} (set KEYSMITH_BIN or run `swift build`)")
+    try:
+        return keysmith_binary(wait=600)
+    except FileNotFoundError as error:
+        pytest.fail(str(error))
 
 
 def namespace_command() -> list[str]:

@@ -8,17 +8,18 @@ section of its report.
 import base64
 import json
 import os
+import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from keysmith_harness import (
-    DEFAULT_BIN,
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, where the shared harness is
+from keysmith_harness import (  # noqa: E402
     LIVE_SERVERS,
     KeysmithServer,
+    keysmith_binary,
     psql,
     run_cli,
     start_together,
@@ -65,13 +66,10 @@ def _dump_keysmith_logs_on_failure(request):
 @pytest.fixture(scope="session")
 def keysmith_bin() -> str:
     """The server binary; waits (up to 5 minutes) while the other engineer's rebuild has removed it."""
-    path = Path(os.environ.get("KEYSMITH_BIN", str(DEFAULT_BIN)))
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if path.exists() and os.access(path, os.X_OK) and time.time() - path.stat().st_mtime > 2:
-            return str(path)
-        time.sleep(1)
-    pytest.fail(f"keysmith binary not found at {path} (set KEYSMITH_BIN or run `swift build`)")
+    try:
+        return keysmith_binary(wait=300)
+    except FileNotFoundError as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture(scope="session")

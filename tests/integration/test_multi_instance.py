@@ -426,6 +426,8 @@ def wait_for_exit(server: KeysmithServer, seconds: float) -> int | None:
 
 
 def serving(server: KeysmithServer) -> str:
+    if server.listening_port() is None:
+        return "not listening"
     try:
         return str(requests.get(server.base + "/healthz", timeout=1).status_code)
     except requests.RequestException:

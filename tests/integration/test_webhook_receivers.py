@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from keysmith_harness import KeysmithServer, free_port, run_cli
+from keysmith_harness import KeysmithServer, run_cli
 
 # The seeds live in shared/ beside the repository (as in CI's checkout); KEYSMITH_SEEDS_DIR overrides.
 SEEDS = Path(os.environ.get("KEYSMITH_SEEDS_DIR", Path(__file__).resolve().parents[3] / "shared" / "seeds"))
@@ -75,12 +75,22 @@ class Receiver:
     """A webhook receiver on 127.0.0.1 in a thread: records every request (body bytes and headers), answers 200."""
 
     def __init__(self, port: int | None = None):
-        self.port = port or free_port()
+        # Bound to port 0 here, listening only from start(): the port is the receiver's from the start (no race
+        # for a "free" one), and until start() a connection to it is refused, as to a closed port.
+        self._server = ThreadingHTTPServer(("127.0.0.1", port or 0), BaseHTTPRequestHandler, bind_and_activate=False)
+        self._server.daemon_threads = True
+        self._server.server_bind()
+        self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self.deliveries: list[Delivery] = []
         self._changed = threading.Condition()
-        self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    def _serve(self, handler) -> None:
+        self._server.RequestHandlerClass = handler
+        self._server.server_activate()
+        self._thread = threading.Thread(target=self._server.serve_forever, name=f"receiver-{self.port}", daemon=True)
+        self._thread.start()
 
     def start(self) -> "Receiver":
         receiver = self
@@ -100,17 +110,15 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"receiver-{self.port}", daemon=True)
-        self._thread.start()
+        self._serve(Handler)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
+            if self._thread is not None:
+                self._server.shutdown()
+                self._thread.join(timeout=10)
             self._server.server_close()
-            self._thread.join(timeout=10)
             self._server = None
 
     def wait_for(self, predicate, timeout: float, what: str) -> list[Delivery]:
@@ -268,10 +276,7 @@ class VerifyingReceiver(Receiver):
             def log_message(self, *args):
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"receiver-{self.port}", daemon=True)
-        self._thread.start()
+        self._serve(Handler)
         return self
 
 
@@ -371,7 +376,7 @@ def test_standard_webhooks_library_verifies_every_delivery(keysmith, receiver):
 
 def test_receiver_that_was_down_gets_every_event_once_back(keysmith):
     server, token = keysmith
-    receiver = Receiver()  # a free port, nothing listening on it yet
+    receiver = Receiver()  # its port bound, nothing listening on it yet
     hook = register(server, token, receiver.url)
     secret = hook["secret"]
     keys = [create_key(server, token, f"while-down-{i}") for i in range(3)]
