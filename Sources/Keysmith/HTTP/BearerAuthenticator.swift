@@ -25,14 +25,19 @@ struct BearerAuthenticator: RouterMiddleware {
         case .absent: found = nil
         case .stale: found = try await cache.load(id: token.keyID)
         case .unknown:
-            var charged = false
-            found = try await cache.load(id: token.keyID) {
-                guard budget.take(address) else {
-                    throw APIError.tooManyRequests(retryAfter: budget.secondsToReset, "too many requests with unknown keys from this address; retry later")
+            var counted = false
+            do {
+                found = try await cache.load(id: token.keyID) {
+                    guard budget.begin(address) else {
+                        throw APIError.tooManyRequests(retryAfter: budget.secondsToReset, "too many requests with unknown keys from this address; retry later")
+                    }
+                    counted = true
                 }
-                charged = true
+            } catch {
+                if counted { budget.end(address, found: true) }  // the database failed, not the client
+                throw error
             }
-            if charged && found != nil { budget.refund(address) }
+            if counted { budget.end(address, found: found != nil) }
         }
         guard let verified = found, verified.key.secretHash.matches(secret: token.secret) else { throw APIError.unauthorized }
 
