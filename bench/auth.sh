@@ -29,33 +29,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-if [ -z "$bin" ]; then
-  build=(swift build -c release --product keysmith)
-  [ -n "$scratch" ] && build+=(--scratch-path "$scratch")
-  "${build[@]}" >/dev/null
-  bin=$("${build[@]}" --show-bin-path)/keysmith
-fi
-
-work=$(mktemp -d /tmp/keysmith-bench.XXXXXX)
-pg_dir=$(mktemp -d /tmp/keysmith-bench-pg.XXXXXX)  # its own folder: PostgreSQL runs as another user
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  scripts/postgres.sh stop "$pg_dir" >/dev/null 2>&1 || true
-  rm -rf "$work" "$pg_dir"
-}
-trap cleanup EXIT
-
-# The key that seals webhook secrets: PostgreSQL needs one given, and every instance the same one.
-export KEYSMITH_ENCRYPTION_KEY=${KEYSMITH_ENCRYPTION_KEY:-$(head -c 32 /dev/urandom | base64)}
-if [ "$backend" = postgres ]; then
-  eval "$(scripts/postgres.sh start "$pg_dir" 54399)"
-  database=$KEYSMITH_TEST_POSTGRES_URL
-else
-  database=$work/bench.sqlite
-fi
+source bench/lib.sh
+bench_binary
+bench_setup bench 54399
 
 admin=$("$bin" workspace create bench --database "$database" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
 ports=()
@@ -77,8 +53,6 @@ refuse_errors() {
   if grep -qE "Non-2xx|Socket errors" "$1"; then echo "wrk saw errors:" >&2; cat "$1" >&2; exit 1; fi
 }
 
-# CPU time the servers have used so far, in clock ticks (utime + stime of /proc/PID/stat).
-server_ticks() { for pid in "${pids[@]}"; do awk '{print $14 + $15}' "/proc/$pid/stat"; done | awk '{t += $1} END {print t}'; }
 ticks_per_second=$(getconf CLK_TCK)
 
 run() {  # run PATH [header] -> "requests/second  server-CPU-microseconds/request"

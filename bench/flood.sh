@@ -31,38 +31,14 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk (or scripts/setup.sh)" >&2; exit 1; }
-if [ -z "$bin" ]; then
-  build=(swift build -c release --product keysmith)
-  [ -n "$scratch" ] && build+=(--scratch-path "$scratch")
-  "${build[@]}" >/dev/null
-  bin=$("${build[@]}" --show-bin-path)/keysmith
-fi
-
-work=$(mktemp -d /tmp/keysmith-flood.XXXXXX)
-pg_dir=$(mktemp -d /tmp/keysmith-flood-pg.XXXXXX)  # its own folder: PostgreSQL runs as another user
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  scripts/postgres.sh stop "$pg_dir" >/dev/null 2>&1 || true
-  rm -rf "$work" "$pg_dir"
-}
-trap cleanup EXIT
-
-# The key that seals webhook secrets (PostgreSQL needs one given).
-export KEYSMITH_ENCRYPTION_KEY=${KEYSMITH_ENCRYPTION_KEY:-$(head -c 32 /dev/urandom | base64)}
-if [ "$backend" = postgres ]; then
-  eval "$(scripts/postgres.sh start "$pg_dir" 54398)"
-  database=$KEYSMITH_TEST_POSTGRES_URL
-else
-  database=$work/bench.sqlite
-fi
+source bench/lib.sh
+bench_binary
+bench_setup flood 54398
 
 admin=$("$bin" workspace create bench --database "$database" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
 port=18090
 KEYSMITH_LOG_LEVEL=warning "$bin" serve --database "$database" --port "$port" >"$work/serve.log" 2>&1 &
-pid=$!
+pids+=($!)
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 url="http://127.0.0.1:$port/v1/auth/whoami"
 
@@ -102,7 +78,6 @@ for t in tokens:
 assert len(set(tokens)) == len(tokens), tokens
 PY
 
-server_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 ticks_per_second=$(getconf CLK_TCK)
 
 run() {  # run valid|flood -> "requests/second  server-CPU-microseconds/request  socket-errors  status-mix"

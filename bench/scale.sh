@@ -45,39 +45,17 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk (or scripts/setup.sh)" >&2; exit 1; }
-if [ -z "$bin" ]; then
-  build=(swift build -c release --product keysmith --scratch-path "$scratch")
-  "${build[@]}" >/dev/null
-  bin=$("${build[@]}" --show-bin-path)/keysmith
-fi
-
-work=$(mktemp -d /tmp/keysmith-scale.XXXXXX)
-pg_dir=$(mktemp -d /tmp/keysmith-scale-pg.XXXXXX)  # its own folder: PostgreSQL runs as another user
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  wait 2>/dev/null || true
-  scripts/postgres.sh stop "$pg_dir" >/dev/null 2>&1 || true
-  rm -rf "$work" "$pg_dir"
-}
-trap cleanup EXIT
+source bench/lib.sh
+bench_binary
+bench_setup scale 54397
 trap 'exit 130' INT TERM
 started=$(date +%s)
 log() { echo "[$(( $(date +%s) - started ))s] $*" >&2; }
 
-# The key that seals webhook secrets (PostgreSQL needs one given).
-export KEYSMITH_ENCRYPTION_KEY=${KEYSMITH_ENCRYPTION_KEY:-$(head -c 32 /dev/urandom | base64)}
-if [ "$backend" = postgres ]; then
-  eval "$(scripts/postgres.sh start "$pg_dir" 54397)"
-  database=$KEYSMITH_TEST_POSTGRES_URL
-else
-  database=$work/bench.sqlite
-fi
-
 host=127.0.0.1 port=18095
 KEYSMITH_LOG_LEVEL=warning "$bin" serve --database "$database" --host "$host" --port "$port" >"$work/serve.log" 2>&1 &
-pid=$!
+pids+=($!)
+pid=${pids[0]}
 for _ in $(seq 1 100); do curl -fs -m 2 "http://$host:$port/healthz" >/dev/null && break; sleep 0.1; done
 curl -fs -m 2 "http://$host:$port/healthz" >/dev/null || { echo "the server did not start:" >&2; cat "$work/serve.log" >&2; exit 1; }
 # The bootstrap workspace's admin key, printed once on the first start.
