@@ -71,9 +71,11 @@ public final class KeyCache: Sendable {
 
     /// The key with this id, from memory when fresh, else from the store.
     public func key(id: String) async throws -> VerifiedKey? {
-        if case .hit(let key) = lookup(id: id) { return key }
-        if case .absent = lookup(id: id) { return nil }
-        return try await load(id: id)
+        switch lookup(id: id) {
+        case .hit(let key): return key
+        case .absent: return nil
+        case .stale, .unknown: return try await load(id: id)
+        }
     }
 
     /// The key with this id from the store, remembered (or its absence) unless an invalidation raced with
