@@ -13,11 +13,18 @@ public struct APIKey: Sendable, Equatable {
     public var expiresAt: Timestamp?
     public var lastUsed: KeyUsage?
     public var revokedAt: Timestamp?
+    /// What the key may do beyond its scope (`calls.read`, `agents.*`, `*`); see `Permissions`.
+    public var permissions: [String]
+    /// Requests per window, or `nil` for no limit.
+    public var rateLimit: RateLimit?
+    /// Client addresses the key may be used from, or `nil` for any.
+    public var allowedIPs: [IPRange]?
 
     public init(
         id: String, workspaceID: String, name: String, description: String?, scope: Scope,
         secretHash: SecretHash, serviceAccountID: String?, createdAt: Timestamp, createdBy: String,
-        expiresAt: Timestamp?, lastUsed: KeyUsage? = nil, revokedAt: Timestamp? = nil
+        expiresAt: Timestamp?, lastUsed: KeyUsage? = nil, revokedAt: Timestamp? = nil,
+        permissions: [String] = ["*"], rateLimit: RateLimit? = nil, allowedIPs: [IPRange]? = nil
     ) {
         self.id = id
         self.workspaceID = workspaceID
@@ -31,6 +38,9 @@ public struct APIKey: Sendable, Equatable {
         self.expiresAt = expiresAt
         self.lastUsed = lastUsed
         self.revokedAt = revokedAt
+        self.permissions = permissions
+        self.rateLimit = rateLimit
+        self.allowedIPs = allowedIPs
     }
 
     public func isExpired(at now: Timestamp) -> Bool {
@@ -40,6 +50,17 @@ public struct APIKey: Sendable, Equatable {
 
     /// Whether a request with this key may be served at `now`.
     public func isUsable(at now: Timestamp) -> Bool { revokedAt == nil && !isExpired(at: now) }
+}
+
+/// A key's request budget: `limit` requests in any `windowSeconds`.
+public struct RateLimit: Sendable, Hashable {
+    public var limit: Int
+    public var windowSeconds: Int
+
+    public init(limit: Int, windowSeconds: Int) {
+        self.limit = limit
+        self.windowSeconds = windowSeconds
+    }
 }
 
 /// When, from where and by what a key was last used.
