@@ -91,15 +91,24 @@ public struct KeyPage: Sendable, Equatable {
     }
 }
 
-/// A change of a key's labels; `nil` leaves a field as it is.
+/// A change of a key's labels and rules; `nil` leaves a field as it is.
 public struct KeyLabelChange: Sendable, Equatable {
     public var name: String?
     /// `.some(nil)` clears the description.
     public var description: String??
+    public var permissions: [String]?
+    /// `.some(nil)` removes the limit.
+    public var rateLimit: RateLimit??
+    /// `.some(nil)` allows every address again.
+    public var allowedIPs: [IPRange]??
 
-    public init(name: String? = nil, description: String?? = nil) {
+    public init(name: String? = nil, description: String?? = nil, permissions: [String]? = nil,
+                rateLimit: RateLimit?? = nil, allowedIPs: [IPRange]?? = nil) {
         self.name = name
         self.description = description
+        self.permissions = permissions
+        self.rateLimit = rateLimit
+        self.allowedIPs = allowedIPs
     }
 }
 
