@@ -16,16 +16,8 @@ import Testing
             let (created, token) = try await client.createKey(ws.adminToken, #"{"name": "from the future", "scope": "read"}"#)
             let id = try #require(created["id"].string)
             // A newer version (or a hand edit) wrote a scope this version does not know.
-            switch ws.store {
-            case let store as SQLiteKeyStore:
-                try await store.transaction { db in
-                    _ = try await db.query("UPDATE api_keys SET scope = 'superuser' WHERE id = ?", [.text(id)])
-                }
-            case let store as PostgresKeyStore:
-                try await store.query("UPDATE api_keys SET scope = 'superuser' WHERE id = \(id)")
-            default:
-                Issue.record("unknown store type")
-            }
+            let store = try #require(ws.store as? SQLKeyStore)
+            _ = try await store.database.execute("UPDATE api_keys SET scope = 'superuser' WHERE id = \(id)")
             #expect(try await ws.store.key(id: id) == nil)
             let (status, _, response) = try await client.call(.get, "/v1/auth/whoami", token: token)
             #expect(status == .unauthorized)
@@ -36,7 +28,7 @@ import Testing
     @Test func sqliteSyncsEveryCommitToDisk() async throws {
         let location = Backend.sqlite.freshLocation()
         try await location.withStore(logger: Logger(label: "keysmith-test")) { store in
-            let sqlite = try #require(store as? SQLiteKeyStore)
+            let sqlite = try #require((store as? SQLKeyStore)?.database as? SQLiteFile)
             let mode = try await sqlite.writer.query("PRAGMA synchronous").first?.column("synchronous")?.integer
             #expect(mode == 2, "synchronous=FULL")
         }
@@ -51,7 +43,7 @@ import Testing
     }
 
     @Test func postgresURLsArePercentDecodedOnce() throws {
-        let parts = try PostgresKeyStore.URLParts("postgres://us%40er:p%2541ss%3Aword@db.example.com:6543/keys")
+        let parts = try PostgresPool.URLParts("postgres://us%40er:p%2541ss%3Aword@db.example.com:6543/keys")
         #expect(parts.username == "us@er")
         #expect(parts.password == "p%41ss:word")
         #expect(parts.port == 6543)
@@ -67,6 +59,6 @@ import Testing
         ("postgres://u@db.example.com/k?sslmode=disable", "disable"),
     ])
     func sslIsRequiredByDefaultForHostsThatAreNotLoopback(_ url: String, _ mode: String) throws {
-        #expect(try PostgresKeyStore.URLParts(url).sslMode == mode)
+        #expect(try PostgresPool.URLParts(url).sslMode == mode)
     }
 }

@@ -21,13 +21,17 @@ public enum StoreLocation: Sendable, Equatable {
     public func open(logger: Logger) async throws -> (store: any KeyStore, services: [any Service]) {
         switch self {
         case .sqlite(let path):
-            let store = try await SQLiteKeyStore.open(path: path, logger: logger)
-            try await store.migrate()
+            let store = try await SQLKeyStore.sqlite(path: path, logger: logger)
+            do {
+                try await store.migrate()
+            } catch {
+                try? await store.close()
+                throw error
+            }
             return (store, [])
         case .postgres(let url):
-            try await PostgresKeyStore.checkConnection(url: url, logger: logger)
-            let store = try PostgresKeyStore(url: url, logger: logger)
-            return (store, [store])
+            let (store, service) = try await SQLKeyStore.postgres(url: url, logger: logger)
+            return (store, [service])
         }
     }
 

@@ -1,7 +1,7 @@
-/// Where workspaces and keys live. One protocol, one type per backend (`SQLiteKeyStore`, `PostgresKeyStore`).
+/// Where workspaces and keys live. One protocol, implemented once over SQL for both backends (`SQLKeyStore`).
 ///
 /// Every method is one transaction. "Not found" is `nil`, never an error.
-public protocol KeyStore: WebhookStore {
+public protocol KeyStore: WebhookStore, RateLimitStore {
     /// Applies pending schema migrations; safe to call from several processes at once.
     func migrate() async throws
 
@@ -42,6 +42,8 @@ public enum KeyStoreError: Error, Equatable {
     case duplicateKeyID
     case duplicateWorkspaceName
     case lastAdminKey
+    /// Keys for a workspace that does not exist.
+    case unknownWorkspace
 }
 
 /// A page request for the key list (seed 002).

@@ -17,7 +17,10 @@ public struct WebhookEndpoint: Sendable, Equatable {
     package static func newID() -> String { "wh_" + RandomID.make(length: 20) }
 
     /// The stored form of `events`: `*` for all, else `,a,b,` so one `LIKE`/`instr` matches a type.
-    package var eventsColumn: String {
+    package var eventsColumn: String { Self.eventsColumn(events) }
+
+    /// How the store keeps a subscription: `*` for every event, or `,a,b,` so that a search for `,a,` is exact.
+    package static func eventsColumn(_ events: [WebhookEventType]) -> String {
         events.isEmpty ? "*" : "," + events.map(\.rawValue).joined(separator: ",") + ","
     }
 

@@ -1,0 +1,132 @@
+import Logging
+import NIOCore
+import NIOPosix
+import SQLiteNIO
+import Synchronization
+
+/// The embedded database: one SQLite file in WAL mode, SQLite bundled with sqlite-nio.
+///
+/// Writes go through one connection under an `AsyncLock`, so a transaction's queries never interleave
+/// with another's; reads use two more connections in turn and never wait for writes. SQLite's blocking
+/// calls run on a thread pool of the database's own, so nothing else that blocks (DNS above all) can
+/// stall them. `synchronous=FULL`: an acknowledged revocation survives a power loss, not only a crash.
+final class SQLiteFile: SQLDatabase {
+    let dialect = SQLDialect.sqlite
+    let writer: SQLiteConnection
+    private let readers: [SQLiteConnection]
+    private let threads: NIOThreadPool
+    private let writeLock = AsyncLock()
+    private let nextReader = RoundRobin()
+
+    static func open(path: String, logger: Logger) async throws -> SQLiteFile {
+        let threads = NIOThreadPool(numberOfThreads: 3)
+        threads.start()
+        let eventLoop = MultiThreadedEventLoopGroup.singleton.any()
+        var opened: [SQLiteConnection] = []
+        do {
+            for _ in 0..<3 {
+                opened.append(try await SQLiteConnection.open(storage: .file(path: path), threadPool: threads, logger: logger, on: eventLoop))
+                if opened.count == 1 {
+                    _ = try await opened[0].query("PRAGMA journal_mode=WAL")
+                    _ = try await opened[0].query("PRAGMA synchronous=FULL")
+                }
+            }
+            return SQLiteFile(writer: opened[0], readers: Array(opened.dropFirst()), threads: threads)
+        } catch {
+            // A file that cannot be opened (or is not a database) is an error, never a crash on deinit.
+            for connection in opened { try? await connection.close() }
+            try? await threads.shutdownGracefully()
+            throw error
+        }
+    }
+
+    private init(writer: SQLiteConnection, readers: [SQLiteConnection], threads: NIOThreadPool) {
+        self.writer = writer
+        self.readers = readers
+        self.threads = threads
+    }
+
+    func close() async throws {
+        for reader in readers { try? await reader.close() }
+        try? await writer.close()
+        try await threads.shutdownGracefully()
+    }
+
+    /// Reads on a reader connection; a statement that writes goes through the writer, in a transaction.
+    func execute(_ statement: SQLStatement) async throws -> [any SQLRow] {
+        if Self.isRead(statement.sql) {
+            let reader = readers[nextReader.next() % readers.count]
+            return try await Self.run(statement, on: reader)
+        }
+        return try await transaction { try await $0.execute(statement) }
+    }
+
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws -> T {
+        // sqlite-nio refuses work from a cancelled task, and a refused `ROLLBACK` would leave the connection
+        // inside a transaction: so the transaction runs in a task of its own.
+        try await Task {
+            try await self.writeLock.withLock {
+                let executor = Executor(connection: self.writer)
+                _ = try await self.writer.query("BEGIN IMMEDIATE")
+                do {
+                    let result = try await body(executor)
+                    _ = try await self.writer.query("COMMIT")
+                    return result
+                } catch {
+                    _ = try? await self.writer.query("ROLLBACK")
+                    throw error
+                }
+            }
+        }.value
+    }
+
+    func isUniqueViolation(_ error: any Error) -> Bool {
+        guard let error = error as? SQLiteError else { return false }
+        return [.constraintUniqueFailed, .constraintPrimaryKeyFailed, .constraint].contains(error.reason)
+    }
+
+    private struct Executor: SQLExecutor {
+        let connection: SQLiteConnection
+        var dialect: SQLDialect { .sqlite }
+        func execute(_ statement: SQLStatement) async throws -> [any SQLRow] { try await SQLiteFile.run(statement, on: connection) }
+    }
+
+    static func run(_ statement: SQLStatement, on connection: SQLiteConnection) async throws -> [any SQLRow] {
+        // `$n` is PostgreSQL's placeholder; SQLite's numbered form is `?n`.
+        let sql = SQLStatement.rewritePlaceholders(statement.sql) { "?\($0)" }
+        return try await connection.query(sql, statement.binds.map(Self.data)).map(Row.init)
+    }
+
+    private static func isRead(_ sql: String) -> Bool {
+        let head = sql.prefix(8).uppercased()
+        return head.hasPrefix("SELECT") || head.hasPrefix("WITH")
+    }
+
+    private static func data(_ value: SQLValue) -> SQLiteData {
+        switch value {
+        case .integer(let number): number.map { .integer(Int($0)) } ?? .null
+        case .text(let text): text.map { .text($0) } ?? .null
+        case .blob(let bytes): bytes.map { .blob(ByteBuffer(bytes: $0)) } ?? .null
+        case .bool(let flag): flag.map { .integer($0 ? 1 : 0) } ?? .null
+        }
+    }
+
+    struct Row: SQLRow {
+        let row: SQLiteRow
+        func value(_ column: String) -> SQLValue? {
+            switch row.column(column) {
+            case .integer(let number): .integer(Int64(number))
+            case .text(let text): .text(text)
+            case .blob(let buffer): .blob(Array(buffer: buffer))
+            case .float(let number): .integer(Int64(number))
+            case .null, .none: nil
+            }
+        }
+    }
+}
+
+/// Takes the reader connections in turn.
+private final class RoundRobin: Sendable {
+    private let value = Atomic<Int>(0)
+    func next() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue & Int.max }
+}
