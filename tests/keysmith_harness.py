@@ -267,3 +267,112 @@ ADMIN_BANNER = re.compile(r"Copy it now:\s*\n\s*\n\s+(\S+)\s*\n")
 def admin_token_from_banner(stdout: str) -> str | None:
     match = ADMIN_BANNER.search(stdout)
     return match.group(1) if match else None
+
+
+# --------------------------------------------------------------------------------------------- nginx
+
+NGINX_CONF = REPO / "deploy" / "nginx" / "keysmith.conf"
+
+
+def nginx_binary() -> str | None:
+    """nginx from PATH or /usr/sbin; when missing, scripts/setup.sh is asked to install it (it does so only as
+    root or with sudo). None when there is still none, or when it lacks the auth_request module."""
+    import shutil
+
+    def find():
+        return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None)
+
+    found = find()
+    if found is None and os.environ.get("KEYSMITH_NO_SETUP") != "1":
+        subprocess.run([str(REPO / "scripts" / "setup.sh")], capture_output=True, text=True, timeout=900)
+        found = find()
+    return found
+
+
+def nginx_lacks_auth_request(binary: str) -> bool:
+    done = subprocess.run([binary, "-V"], capture_output=True, text=True, timeout=10)
+    return "http_auth_request_module" not in (done.stdout + done.stderr)
+
+
+def templated_nginx_conf(keysmith_port: int, upstream_port: int, listen_port: int, text: str | None = None) -> str:
+    """deploy/nginx/keysmith.conf with its three addresses replaced; fails if the file no longer has them."""
+    text = NGINX_CONF.read_text() if text is None else text
+    for old, new in (("server 127.0.0.1:8080;", f"server 127.0.0.1:{keysmith_port};"),
+                     ("server 127.0.0.1:9000;", f"server 127.0.0.1:{upstream_port};"),
+                     ("listen 8000;", f"listen 127.0.0.1:{listen_port};")):
+        if text.count(old) != 1:
+            raise AssertionError(f"{NGINX_CONF} should contain `{old}` exactly once (the test templates it)")
+        text = text.replace(old, new)
+    return text
+
+
+class NginxServer:
+    """One nginx in the foreground (`daemon off`, one process: `master_process off`), as the current user, with
+    everything (pid, logs, temporary files) in its own folder, serving `server_conf` inside `http { }`."""
+
+    def __init__(self, binary: str, folder: Path, server_conf: str, listen_port: int):
+        self.binary = binary
+        self.folder = folder
+        self.port = listen_port
+        self.error_log = folder / "error.log"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "keysmith.conf").write_text(server_conf)
+        temp = "\n".join(f"    {kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        (folder / "nginx.conf").write_text(f"""
+daemon off;
+master_process off;
+worker_processes 1;
+pid {folder / 'nginx.pid'};
+error_log {self.error_log} info;
+events {{ worker_connections 512; }}
+http {{
+    access_log {folder / 'access.log'};
+{temp}
+    include {folder / 'keysmith.conf'};
+}}
+""")
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def check_config(self) -> None:
+        done = subprocess.run([self.binary, "-t", "-p", str(self.folder), "-c", str(self.folder / "nginx.conf"),
+                               "-e", str(self.error_log)], capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            raise AssertionError(f"nginx -t refused the configuration:\n{done.stderr}")
+
+    def start(self, timeout: float = 15) -> "NginxServer":
+        self.check_config()
+        self._out = open(self.folder / "nginx.stderr", "ab")
+        self.process = subprocess.Popen([self.binary, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf"),
+                                         "-e", str(self.error_log)], stdout=self._out, stderr=self._out, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"nginx exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"nginx did not listen on {self.port} within {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        parts = []
+        for path in (self.error_log, self.folder / "nginx.stderr"):
+            if path.exists():
+                parts.append(f"--- {path.name}\n" + tail(path.read_text(errors="replace"), lines))
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)  # graceful: finish the requests in progress
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        if getattr(self, "_out", None):
+            self._out.close()

@@ -35,7 +35,10 @@ import Testing
         let served = Set(routes.all.compactMap { route -> String? in
             // The dashboard's pages and assets are not part of the API.
             guard route.path.hasPrefix("/v1/") || route.path == "/healthz" || route.path == "/openapi.yaml" else { return nil }
-            let path = route.path.split(separator: "/").map { RouteTable.isCapture($0) ? "{\($0.trimmingCharacters(in: CharacterSet(charactersIn: ":{}")))}" : String($0) }.joined(separator: "/")
+            // `**` (the rest of the path, for Envoy's ext_authz) is documented as `{original_path}`.
+            let path = route.path.split(separator: "/").map {
+                $0 == "**" ? "{original_path}" : RouteTable.isCapture($0) ? "{\($0.trimmingCharacters(in: CharacterSet(charactersIn: ":{}")))}" : String($0)
+            }.joined(separator: "/")
             return "\(route.method.rawValue) /\(path)"
         })
         let documented = try Self.documentedOperations().filter { !$0.hasPrefix("HEAD ") }

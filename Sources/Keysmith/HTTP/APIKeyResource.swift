@@ -20,7 +20,7 @@ struct APIKeyResource: JSONWritable, ResponseGenerator {
         }
     }
 
-    /// The members from `id` to `expires_at`: what cannot change while a key is cached, so `VerifiedKey`
+    /// The members from `id` to `allowed_ips`: what cannot change while a key is cached, so `VerifiedKey`
     /// writes them once.
     static func writeLabels(of key: APIKey, to json: inout JSONWriter) {
         json.field("id", key.id)
@@ -32,6 +32,29 @@ struct APIKeyResource: JSONWritable, ResponseGenerator {
         json.field("created_at", key.createdAt)
         json.field("created_by", key.createdBy)
         json.field("expires_at", key.expiresAt)
+        writeAccess(of: key, to: &json)
+    }
+
+    /// `permissions`, `rate_limit` (`{"limit", "window_seconds"}` or `null`) and `allowed_ips` (normalised
+    /// CIDR blocks or `null`).
+    static func writeAccess(of key: APIKey, to json: inout JSONWriter) {
+        json.key("permissions")
+        json.array(key.permissions) { json, permission in json.string(permission) }
+        json.key("rate_limit")
+        if let limit = key.rateLimit {
+            json.object { json in
+                json.field("limit", limit.limit)
+                json.field("window_seconds", limit.windowSeconds)
+            }
+        } else {
+            json.null()
+        }
+        json.key("allowed_ips")
+        if let ranges = key.allowedIPs {
+            json.array(ranges) { json, range in json.string(range.description) }
+        } else {
+            json.null()
+        }
     }
 
     /// The members from `is_expired` to `revoked_at`: what depends on the time and the last use.

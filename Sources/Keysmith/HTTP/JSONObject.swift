@@ -24,6 +24,11 @@ struct JSONObject {
 
     func has(_ field: String) -> Bool { fields[field] != nil }
 
+    /// The first field (in sorted order) not in `allowed`.
+    func unknownField(allowed: Set<String>) -> String? {
+        fields.keys.sorted().first { !allowed.contains($0) }
+    }
+
     /// A string field: absent is `nil`, `null` is `.some(nil)`, anything but a string is a 400.
     func string(_ field: String) throws -> String?? {
         switch fields[field] {
@@ -67,6 +72,34 @@ struct JSONObject {
             }
         default: throw APIError.badRequest("'\(field)' must be an array of objects")
         }
+    }
+
+    /// A nested object: absent is `nil`, `null` is `.some(nil)`, anything else is a 400.
+    func object(_ field: String) throws -> JSONObject?? {
+        switch fields[field] {
+        case nil: return nil
+        case .null?: return .some(nil)
+        case .object(let fields)?: return .some(JSONObject(fields: fields))
+        default: throw APIError.badRequest("'\(field)' must be an object or null")
+        }
+    }
+
+    /// A whole number: absent or `null` is `nil`; a fraction or anything but a number is a 400.
+    func integer(_ field: String, in path: String? = nil) throws -> Int? {
+        let name = path.map { "\($0).\(field)" } ?? field
+        switch fields[field] {
+        case nil, .null?: return nil
+        case .number(let value)?:
+            guard value.rounded() == value, abs(value) <= 9_007_199_254_740_991 else { throw APIError.badRequest("'\(name)' must be an integer") }
+            return Int(value)
+        default: throw APIError.badRequest("'\(name)' must be an integer")
+        }
+    }
+
+    /// An array of strings that may also be `null`: absent is `nil`, `null` is `.some(nil)`.
+    func nullableStrings(_ field: String) throws -> [String]?? {
+        if case .null? = fields[field] { return .some(nil) }
+        return try strings(field).map { .some($0) }
     }
 
     /// A string field accepted under two spellings (snake_case and seed 004's camelCase), never both.

@@ -26,8 +26,10 @@ public struct KeysmithRequestContext: AuthRequestContext {
     }
 }
 
-/// Who is calling: the verified key, and this request's use of it.
+/// Who is calling: the verified key, this request's use of it, and, when the key has a rate limit, what
+/// is left of it.
 public struct Caller: Sendable {
     public let key: VerifiedKey
     public let use: KeyUsage
+    public var rateLimit: RateLimitDecision? = nil
 }

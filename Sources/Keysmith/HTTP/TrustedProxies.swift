@@ -13,8 +13,12 @@ public struct TrustedProxies: Sendable {
 
     /// The client's address: the peer's, or, when the peer is a trusted proxy, the right-most entry of
     /// `X-Forwarded-For` that is not itself a trusted proxy. Entries that are not IP addresses end the walk.
-    func clientAddress(peer: String?, forwardedFor: String?) -> String? {
-        guard !ranges.isEmpty, let peer, let peerIP = IPAddress(peer), trusts(peerIP), let forwardedFor else { return peer }
+    /// Without `X-Forwarded-For`, a trusted proxy's `X-Real-IP` (nginx's `$remote_addr`) is the client.
+    func clientAddress(peer: String?, forwardedFor: String?, realIP: String? = nil) -> String? {
+        guard !ranges.isEmpty, let peer, let peerIP = IPAddress(peer), trusts(peerIP) else { return peer }
+        guard let forwardedFor else {
+            return realIP.flatMap { IPAddress($0.trimmingCharacters(in: .whitespaces)) }?.unmapped.description ?? peer
+        }
         var client = peer
         for entry in forwardedFor.split(separator: ",").reversed() {
             guard let ip = IPAddress(entry.trimmingCharacters(in: .whitespaces)) else { break }
