@@ -11,6 +11,8 @@
   scale.py latency HOST PORT TOKEN PATH COUNT MAX_SECONDS
       COUNT sequential GETs of PATH on one keep-alive connection (after 5 unmeasured ones), stopping at
       MAX_SECONDS; prints "p50_ms p99_ms requests total" (total: meta.total of the last answer).
+  scale.py revoke HOST PORT ADMIN SECRETS COUNT
+      revokes COUNT keys of SECRETS (the first COUNT lines) with DELETE /v1/api-keys/{id}; prints the count.
   scale.py pick SECRETS COUNT OUT [--seed S]
       writes COUNT lines of SECRETS, picked at random without replacement, to OUT.
 """
@@ -142,6 +144,18 @@ def main(argv):
         times.sort()
         rank = lambda q: times[min(len(times) - 1, max(0, int(q * len(times) + 0.999999) - 1))]
         print(f"{rank(0.5) * 1000:.2f} {rank(0.99) * 1000:.2f} {len(times)} {total} {returned}")
+    elif command == "revoke":
+        host, port, admin, path, count = argv[1], int(argv[2]), argv[3], argv[4], int(argv[5])
+        conn = http.client.HTTPConnection(host, port, timeout=60)
+        headers = {"Authorization": f"Bearer {admin}"}
+        ids = [line.split(":", 1)[0] for line in open(path).read().split()][:count]
+        for key_id in ids:
+            conn.request("DELETE", f"/v1/api-keys/{key_id}", headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+            if response.status != 200:
+                raise SystemExit(f"DELETE {key_id}: {response.status} {data[:300]!r}")
+        print(len(ids))
     elif command == "pick":
         path, count, out = argv[1], int(argv[2]), argv[3]
         seed = int(argv[argv.index("--seed") + 1]) if "--seed" in argv else None

@@ -11,7 +11,10 @@
 # 3. Prints the server's RSS (VmRSS of /proc/PID/status) after loading.
 # 4. p50 / p99 of --samples sequential requests (one keep-alive connection, each endpoint bounded to 60 s)
 #    in the big workspace: the first page, a deep page (page 9999, limit 100, or the last page when there
-#    are fewer keys) and a two-word search. Targets: first page <= 10 ms, search <= 20 ms, any page <= 50 ms.
+#    are fewer keys), the middle page and a two-word search; then 100 keys (none of the whoami sets) are
+#    revoked and the first, middle and deep pages measured again (with revoked keys a page is found by
+#    skipping rows on an index, without them by a range of key numbers). Targets: first page <= 10 ms,
+#    search <= 20 ms, any page <= 50 ms.
 # 5. whoami throughput with wrk (bench/scale.lua: every request the next token of a list) over --hot
 #    secrets of the big workspace picked at random, against --cold picked at random among them; one warm-up
 #    run of each, then --rounds rounds of both, the order swapped every round; the medians of 200 answers
@@ -84,6 +87,8 @@ rss_loaded=$(rss)
 # The whoami sets: --hot secrets of the big workspace at random, --cold at random among those.
 python3 bench/scale.py pick "$work/secrets.txt" "$hot" "$work/hot.txt"
 python3 bench/scale.py pick "$work/hot.txt" "$cold" "$work/cold.txt"
+# Keys to revoke for the list measurements: none of the whoami sets.
+grep -vxFf "$work/hot.txt" "$work/secrets.txt" | head -100 >"$work/revoke.txt" || true
 rm -f "$work/secrets.txt"
 
 # The deep page: page 9999 of 100, or the last full page when there are fewer keys.
@@ -102,6 +107,17 @@ lat_deep=$(latency "GET /v1/api-keys?page=$deep_page&limit=100" "/v1/api-keys?pa
 log "  $lat_deep"
 lat_search=$(latency "GET /v1/api-keys?search=$search" "/v1/api-keys?search=$search")
 log "  $lat_search"
+# With no key revoked, a page is a range of the workspace's key numbers; once keys are revoked, the rows
+# before a page are skipped on the active-keys index from the nearer end, so the middle page is the slowest.
+middle_page=$(( deep_page / 2 > 1 ? deep_page / 2 : 1 ))
+lat_middle=$(latency "GET /v1/api-keys?page=$middle_page&limit=100" "/v1/api-keys?page=$middle_page&limit=100")
+log "  $lat_middle"
+revoked=$(timeout 300 python3 bench/scale.py revoke "$host" "$port" "$admin" "$work/revoke.txt" 100)
+log "revoked $revoked keys"
+lat_first_r=$(latency "after revoking $revoked: first page" "/v1/api-keys")
+lat_middle_r=$(latency "after revoking $revoked: page $middle_page, limit 100" "/v1/api-keys?page=$middle_page&limit=100")
+lat_deep_r=$(latency "after revoking $revoked: page $deep_page, limit 100" "/v1/api-keys?page=$deep_page&limit=100")
+log "  $lat_middle_r"
 
 url="http://$host:$port/v1/auth/whoami"
 status=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(head -1 "$work/hot.txt")" "$url")
@@ -116,9 +132,11 @@ whoami() {  # whoami FILE [DURATION] -> "requests/second status-mix"
        END {printf "%.0f %.0f %s\n", (all ? rps * ok / all : 0), rps, (mix ? mix : "-")}' "$work/wrk.txt"
 }
 # Warm-up: each set once through the server (a hot run long enough to touch all of its keys).
-log "whoami warm-up (cold set 3 s, hot set 15 s)..."
+# The hot warm-up lasts long enough to present every hot key at least once at 5,000 requests a second.
+warm=$(( hot / 5000 > 15 ? hot / 5000 : 15 ))
+log "whoami warm-up (cold set 3 s, hot set $warm s)..."
 whoami "$work/cold.txt" 3s >/dev/null
-whoami "$work/hot.txt" 15s >/dev/null
+whoami "$work/hot.txt" "${warm}s" >/dev/null
 hots=() colds=() ratios=() mixes=() hot_alls=() cold_alls=()
 for round in $(seq 1 "$rounds"); do
   if [ $((round % 2)) = 1 ]; then
@@ -144,7 +162,7 @@ printf 'bulk load, bootstrap workspace:  %8s keys in %7s s = %6s keys/s (target:
 printf 'bulk load, %s workspaces:      %8s keys in %7s s = %6s keys/s\n' "$workspaces" "$small_keys" "$small_seconds" "$small_rate"
 printf 'server RSS after loading: %s; at the end: %s\n' "$rss_loaded" "$rss_end"
 echo "list latencies, bootstrap workspace ($((keys + 1)) keys; targets p50: first page <= 10 ms, search <= 20 ms, any page <= 50 ms):"
-printf '  %s\n' "$lat_first" "$lat_deep" "$lat_search"
+printf '  %s\n' "$lat_first" "$lat_deep" "$lat_middle" "$lat_search" "$lat_first_r" "$lat_middle_r" "$lat_deep_r"
 printf 'whoami over %s random keys: %8.0f 200s/s (median of: %s; all answers: %s req/s)\n' "$hot" "$hot_rps" "${hots[*]}" "${hot_alls[*]}"
 printf 'whoami over %s random keys:  %8.0f 200s/s (median of: %s; all answers: %s req/s)\n' "$cold" "$cold_rps" "${colds[*]}" "${cold_alls[*]}"
 python3 -c "print('ratio of the medians %.3f (hot / cold; target >= 0.9)' % ($hot_rps / $cold_rps))"

@@ -25,6 +25,44 @@ import Testing
         }
     }
 
+    /// Updates are one conditional `UPDATE … RETURNING` on both backends (SQLite used to read, then write):
+    /// a rename racing a revocation either happens before it or finds the key gone, and never undoes it.
+    @Test(arguments: Backend.available)
+    func aRenameRacingARevocationNeverUndoesIt(_ backend: Backend) async throws {
+        try await withApp(backend) { client, ws in
+            for round in 0..<8 {
+                let (created, _) = try await client.createKey(ws.adminToken, #"{"name": "racing \#(round)"}"#)
+                let id = try #require(created["id"].string)
+                async let renamed = client.call(.patch, "/v1/api-keys/\(id)", token: ws.adminToken, body: #"{"name": "renamed \#(round)"}"#)
+                async let revoked = client.call(.delete, "/v1/api-keys/\(id)", token: ws.adminToken)
+                let (rename, revoke) = try await (renamed, revoked)
+                #expect(revoke.status == .ok)
+                #expect(rename.status == .ok || rename.status == .notFound)
+                let stored = try #require(try await ws.store.key(id: id))
+                #expect(stored.revokedAt != nil, "round \(round): the rename must not undo the revocation")
+                #expect(stored.name == (rename.status == .ok ? "renamed \(round)" : "racing \(round)"))
+            }
+        }
+    }
+
+    /// The change feed runs on the database's clock on both backends (SQLite used the application's):
+    /// a poll from the cursor of an earlier poll sees a change made between the two.
+    @Test(arguments: Backend.available)
+    func theChangeFeedCursorIsTheDatabasesClock(_ backend: Backend) async throws {
+        try await withApp(backend) { client, ws in
+            let (created, _) = try await client.createKey(ws.adminToken, #"{"name": "fed"}"#)
+            let id = try #require(created["id"].string)
+            let store = try #require(ws.store as? SQLKeyStore)
+            let before = try await store.keysChanged(since: nil).cursor
+            let clock = try #require(try await store.database.first("SELECT \(raw: store.dialect.now) AS now")?.time("now"))
+            #expect(abs(clock.milliseconds - before.milliseconds) < 5_000)
+            _ = try await client.call(.delete, "/v1/api-keys/\(id)", token: ws.adminToken)
+            let (changes, after) = try await store.keysChanged(since: before)
+            #expect(changes.map(\.keyID).contains(id))
+            #expect(after >= before)
+        }
+    }
+
     @Test func sqliteSyncsEveryCommitToDisk() async throws {
         let location = Backend.sqlite.freshLocation()
         try await location.withStore(logger: Logger(label: "keysmith-test")) { store in

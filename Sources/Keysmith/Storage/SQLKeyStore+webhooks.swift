@@ -76,38 +76,51 @@ extension SQLKeyStore {
     }
 
     public func enqueue(_ event: WebhookEvent, onlyTo webhookID: String?) async throws {
-        try await database.transaction { db in try await Self.enqueue([event], onlyTo: webhookID, on: db) }
+        try await database.transaction { db in try await Self.enqueue(about: [event], in: \.workspaceID, onlyTo: webhookID, on: db) { $0 } }
     }
 
     /// The outbox write, inside the caller's transaction: the events, and one delivery for each enabled
     /// endpoint of their workspace subscribed to them (or for `webhookID` only). Events no endpoint is
-    /// there to receive are not stored: a bulk create in a workspace without webhooks writes keys only.
-    static func enqueue(_ events: [WebhookEvent], onlyTo webhookID: String? = nil, on db: any SQLExecutor) async throws {
-        let byWorkspace = Dictionary(grouping: events, by: \.workspaceID)
-        for (workspaceID, events) in byWorkspace {
-            if webhookID == nil {
-                let listening = try await db.first(
-                    "SELECT 1 AS found FROM webhooks WHERE workspace_id = \(workspaceID) AND enabled = TRUE LIMIT 1"
-                )
-                guard listening != nil else { continue }
+    /// there to receive are neither rendered nor stored (`events` is called only for workspaces with an
+    /// enabled endpoint): a bulk create in a workspace without webhooks writes keys only.
+    static func enqueue<Subject>(
+        about subjects: [Subject], in workspaceID: (Subject) -> String, onlyTo webhookID: String? = nil,
+        on db: any SQLExecutor, _ event: (Subject) -> WebhookEvent
+    ) async throws {
+        var listening: [String: Bool] = [:]
+        var events: [WebhookEvent] = []
+        for subject in subjects {
+            let workspace = workspaceID(subject)
+            if webhookID == nil, listening[workspace] == nil {
+                listening[workspace] = try await db.first(
+                    "SELECT 1 AS found FROM webhooks WHERE workspace_id = \(workspace) AND enabled = TRUE LIMIT 1"
+                ) != nil
             }
-            for chunk in events.chunked(rowsPerInsert) {
-                _ = try await db.execute("""
-                    INSERT INTO events (id, workspace_id, type, key_id, created_at, payload)
-                    \(SQLStatement.values(chunk) { [.text($0.id), .text($0.workspaceID), .text($0.type.rawValue), .text($0.keyID), .integer($0.createdAt.milliseconds), .text($0.payload)] })
-                    """)
-                let target: SQLStatement = if let webhookID {
-                    "w.id = \(webhookID)"
-                } else {
-                    "w.enabled = TRUE AND (w.events = '*' OR \(raw: db.dialect.position(of: "',' || e.type || ','", in: "w.events")) > 0)"
-                }
-                _ = try await db.execute("""
-                    INSERT INTO webhook_deliveries (id, webhook_id, event_id, status, attempts, next_attempt_at, locked_until, created_at)
-                    SELECT e.id || ':' || w.id, w.id, e.id, 'pending', 0, e.created_at, 0, e.created_at
-                    FROM events e JOIN webhooks w ON w.workspace_id = e.workspace_id
-                    WHERE e.id IN (\(list: chunk.map { .text($0.id) })) AND \(target)
-                    """)
+            if webhookID != nil || listening[workspace] == true { events.append(event(subject)) }
+        }
+        for chunk in events.chunked(rowsPerInsert) {
+            _ = try await db.execute("""
+                INSERT INTO events (id, workspace_id, type, key_id, created_at, payload)
+                \(SQLStatement.values(chunk) { [.text($0.id), .text($0.workspaceID), .text($0.type.rawValue), .text($0.keyID), .integer($0.createdAt.milliseconds), .text($0.payload)] })
+                """)
+            let target: SQLStatement = if let webhookID {
+                "w.id = \(webhookID)"
+            } else {
+                "w.enabled = TRUE AND (w.events = '*' OR \(raw: db.dialect.position(of: "',' || e.type || ','", in: "w.events")) > 0)"
             }
+            _ = try await db.execute("""
+                INSERT INTO webhook_deliveries (id, webhook_id, event_id, status, attempts, next_attempt_at, locked_until, created_at)
+                SELECT e.id || ':' || w.id, w.id, e.id, 'pending', 0, e.created_at, 0, e.created_at
+                FROM events e JOIN webhooks w ON w.workspace_id = e.workspace_id
+                WHERE e.id IN (\(list: chunk.map { .text($0.id) })) AND \(target)
+                """)
+        }
+    }
+
+    /// Keys' events.
+    static func enqueue(_ type: WebhookEventType, about keys: [APIKey], at time: Timestamp? = nil, on db: any SQLExecutor) async throws {
+        try await enqueue(about: keys, in: \.workspaceID, on: db) { key in
+            if let time { WebhookEvent.about(key, type: type, at: time) } else { WebhookEvent.about(key, type: type) }
         }
     }
 
@@ -122,7 +135,7 @@ extension SQLKeyStore {
             if recent.count >= limit, let oldest = recent.last {
                 return max(1, oldest + windowMilliseconds - event.createdAt.milliseconds)
             }
-            try await Self.enqueue([event], onlyTo: webhookID, on: db)
+            try await Self.enqueue(about: [event], in: \.workspaceID, onlyTo: webhookID, on: db) { $0 }
             return nil
         }
     }
@@ -216,7 +229,7 @@ extension SQLKeyStore {
                              AND revoked_at IS NULL LIMIT 500\(raw: db.dialect.forUpdateSkipLocked))
                 RETURNING *
                 """).compactMap(Self.key(from:))
-            try await Self.enqueue(expired.map { WebhookEvent.about($0, type: .keyExpired, at: now) }, on: db)
+            try await Self.enqueue(.keyExpired, about: expired, at: now, on: db)
             return expired.count
         }
     }

@@ -101,7 +101,7 @@ public final class SQLKeyStore: KeyStore {
                         \(SQLStatement.values(chunk) { Self.columns(of: keys[$0], ordinal: ordinals[$0]) })
                         """)
                 }
-                try await Self.enqueue(keys.map { WebhookEvent.about($0, type: .keyCreated) }, on: db)
+                try await Self.enqueue(.keyCreated, about: keys, on: db)
                 try await Self.noteChanges(of: keys.map(\.id), on: db)
             }
         } catch where database.isUniqueViolation(error) {
@@ -130,11 +130,15 @@ public final class SQLKeyStore: KeyStore {
         }
 
         if query.likePattern != nil || query.unusedSince != nil {
-            let total = try await database.first("SELECT count(*) AS n FROM api_keys WHERE \(filter)")?.int("n") ?? 0
-            guard query.offset < total else { return KeyPage(keys: [], total: total) }
-            let rows = try await database.execute(
-                "SELECT * FROM api_keys WHERE \(filter) ORDER BY ordinal DESC LIMIT \(query.limit) OFFSET \(query.offset)"
-            )
+            // One evaluation of the filter gives the page and the count of every match.
+            let rows = try await database.execute("""
+                SELECT *, count(*) OVER () AS total_matches FROM api_keys WHERE \(filter)
+                ORDER BY ordinal DESC LIMIT \(query.limit) OFFSET \(query.offset)
+                """)
+            // Past the last page no row carries the count.
+            let total = if let row = rows.first { row.int("total_matches") ?? 0 } else if query.offset == 0 { 0 } else {
+                try await database.first("SELECT count(*) AS n FROM api_keys WHERE \(filter)")?.int("n") ?? 0
+            }
             return KeyPage(keys: rows.compactMap(Self.key(from:)), total: total)
         }
 
@@ -181,7 +185,7 @@ public final class SQLKeyStore: KeyStore {
                 UPDATE api_keys SET \(set) WHERE id = \(id) AND workspace_id = \(workspaceID) AND revoked_at IS NULL RETURNING *
                 """), let key = Self.key(from: row)
             else { return nil }
-            if renamed { try await Self.enqueue([WebhookEvent.about(key, type: .keyRenamed)], on: db) }
+            if renamed { try await Self.enqueue(.keyRenamed, about: [key], on: db) }
             try await Self.noteChanges(of: [id], on: db)
             return key
         }
@@ -206,7 +210,7 @@ public final class SQLKeyStore: KeyStore {
                 "UPDATE api_keys SET revoked_at = \(at) WHERE id = \(id) AND revoked_at IS NULL RETURNING *"
             ), let key = Self.key(from: row) else { return nil }
             _ = try await db.execute("UPDATE workspaces SET revoked_key_count = revoked_key_count + 1 WHERE id = \(workspaceID)")
-            try await Self.enqueue([WebhookEvent.about(key, type: .keyRevoked, at: at)], on: db)
+            try await Self.enqueue(.keyRevoked, about: [key], at: at, on: db)
             try await Self.noteChanges(of: [id], on: db)
             return key
         }

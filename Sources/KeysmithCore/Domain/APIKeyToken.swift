@@ -19,19 +19,14 @@ public struct APIKeyToken: Sendable, Equatable {
     /// Generates a new token with fresh randomness.
     public static func generate(prefix: String) -> APIKeyToken {
         let keyID = newKeyID()
-        var rng = SystemRandomNumberGenerator()
-        var random = ""
-        random.reserveCapacity(randomLength)
-        for _ in 0..<randomLength { random.append(Base62.alphabet[Int(rng.next(upperBound: UInt8(62)))]) }
-        let body = prefix + random
+        let body = prefix + SecureRandom.string(randomLength, from: Base62.alphabetBytes)
         let checksum = Base62.encode(CRC32.checksum(Array((keyID + ":" + body).utf8)), width: checksumLength)
         return APIKeyToken(keyID: keyID, secret: body + checksum)
     }
 
     /// A random key id: 14 lowercase letters (about 66 bits).
     public static func newKeyID() -> String {
-        var rng = SystemRandomNumberGenerator()
-        return String((0..<keyIDLength).map { _ in Character(Unicode.Scalar(UInt8(97) + rng.next(upperBound: UInt8(26)))) })
+        SecureRandom.string(keyIDLength, from: Array("abcdefghijklmnopqrstuvwxyz".utf8))
     }
 
     init(keyID: String, secret: String) {

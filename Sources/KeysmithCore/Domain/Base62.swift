@@ -1,6 +1,7 @@
 /// Base62 (`0-9A-Za-z`) for the random part and checksum of a secret.
 enum Base62 {
     static let alphabet: [Character] = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+    static let alphabetBytes: [UInt8] = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
 
     /// Fixed-width, most significant digit first.
     static func encode(_ value: UInt32, width: Int) -> String {

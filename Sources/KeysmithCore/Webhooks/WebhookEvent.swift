@@ -33,8 +33,6 @@ public struct WebhookEvent: Sendable, Equatable {
 /// Random lowercase alphanumeric identifiers for events and webhooks.
 public enum RandomID {
     public static func make(length: Int) -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
-        var rng = SystemRandomNumberGenerator()
-        return String((0..<length).map { _ in alphabet[Int(rng.next(upperBound: UInt8(alphabet.count)))] })
+        SecureRandom.string(length, from: Array("abcdefghijklmnopqrstuvwxyz0123456789".utf8))
     }
 }

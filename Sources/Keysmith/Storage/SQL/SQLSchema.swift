@@ -124,7 +124,7 @@ enum SQLSchema {
                 "CREATE UNIQUE INDEX api_keys_by_ordinal ON api_keys (workspace_id, ordinal)",
                 "CREATE INDEX api_keys_active_by_ordinal ON api_keys (workspace_id, ordinal) WHERE revoked_at IS NULL",
                 "DROP INDEX api_keys_by_workspace",
-                "CREATE INDEX api_keys_expiring ON api_keys (expires_at) WHERE expiry_notified_at IS NULL AND revoked_at IS NULL",
+                "CREATE INDEX api_keys_expiring ON api_keys (expires_at) WHERE expires_at IS NOT NULL AND expiry_notified_at IS NULL AND revoked_at IS NULL",
                 // Rate-limit counts that instances exchange (`SQLKeyStore+rateLimits`), and who is exchanging.
                 """
                 CREATE TABLE rate_counts (
