@@ -1,6 +1,6 @@
 """Schemathesis hooks for the contract run (loaded through SCHEMATHESIS_HOOKS by fuzz_in_sandbox.py).
 
-Two, each as small as possible:
+Four, each as small as possible:
 
 1. Webhook URLs point at `example.com`: in a positive case, the host (with any port) of `url` is replaced
    by `example.com` before it is sent; scheme, path and query stay as generated. Inside the sandbox (a
@@ -16,6 +16,10 @@ Two, each as small as possible:
 3. The run must not revoke the key it authenticates with: DELETE of that one id is sent for an id that
    does not exist instead (404, as documented). Every other DELETE, including of admin keys that the run
    created, goes through.
+
+4. Nor lock itself out: a PATCH of that key's `permissions`, `rate_limit` or `allowed_ips` (which could
+   leave it no permissions, one request a day, or an address it is not at) is sent for the absent id too.
+   Renames of it, and every change of other keys, go through.
 """
 
 import os
@@ -26,6 +30,7 @@ import schemathesis
 
 ADMIN_KEY_ID = os.environ["KEYSMITH_FUZZ_ADMIN_KEY_ID"]
 ABSENT_KEY_ID = "zzzzzzzzzzzzzz"
+LOCKOUT_FIELDS = {"permissions", "rate_limit", "allowed_ips"}
 
 MAX_URL_BYTES = 2048
 AUTHORITY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*")
@@ -74,4 +79,8 @@ def before_call(context, case, kwargs):
                     item[field] = _future(item[field])
     if (case.method.upper() == "DELETE" and case.operation.path == "/v1/api-keys/{id}"
             and (case.path_parameters or {}).get("id") == ADMIN_KEY_ID):
+        case.path_parameters["id"] = ABSENT_KEY_ID
+    if (case.method.upper() == "PATCH" and case.operation.path == "/v1/api-keys/{id}"
+            and (case.path_parameters or {}).get("id") == ADMIN_KEY_ID
+            and isinstance(case.body, dict) and LOCKOUT_FIELDS & set(case.body)):
         case.path_parameters["id"] = ABSENT_KEY_ID
