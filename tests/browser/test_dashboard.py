@@ -464,6 +464,62 @@ def test_rename_in_place(dash, keysmith, unique):
     dash.wait(lambda d: dash.rows() and dash.rows()[0]["name"] == new_name)
 
 
+def test_access_rules_on_create_and_edit(dash, keysmith, unique):
+    """Permissions, rate limit and allowed IPs: set in the create dialog, shown in the row, changed and
+    cleared in the access dialog, refused with the server's message, and what the API then returns."""
+    dash.sign_in()
+    name = f"gateway {unique}"
+    open_create_dialog(dash)
+    assert dash.by_id("create-permissions").get_attribute("placeholder") == "*"  # this key's: the default
+    dash.by_id("create-name").send_keys(name)
+    dash.by_id("create-permissions").send_keys("calls.read, agents.*")
+    dash.by_id("create-rate-limit").send_keys("100")
+    dash.by_id("create-rate-window").send_keys("60")
+    dash.by_id("create-allowed-ips").send_keys("203.0.113.7/24\n2001:db8::/32")
+    dash.by_id("create-submit").click()
+    dash.wait(lambda d: dash.dialog_open("secret-dialog"), "secret dialog did not open")
+    key = keysmith.whoami(dash.text("secret-value"))
+    assert key.status_code == 403, "the new key may be used only from its allowed addresses"
+    close_secret_dialog(dash)
+    created = keysmith.request("GET", "/v1/api-keys", params={"search": unique}).json()["data"][0]
+    assert created["permissions"] == ["calls.read", "agents.*"]
+    assert created["rate_limit"] == {"limit": 100, "window_seconds": 60}
+    assert created["allowed_ips"] == ["203.0.113.0/24", "2001:db8::/32"]
+
+    dash.search_and_wait(unique, [created["id"]])
+    row = dash.row(created["id"])
+    assert row.find_element(By.CSS_SELECTOR, '[data-testid="key-permissions"]').text == "calls.read, agents.*"
+    assert row.find_element(By.CSS_SELECTOR, '[data-testid="key-rate-limit"]').text == "100 requests / 60 s"
+    assert "203.0.113.0/24" in row.find_element(By.CSS_SELECTOR, '[data-testid="key-allowed-ips"]').text
+
+    # Edit: the dialog opens with the key's rules; a bad address is refused with the server's message.
+    row.find_element(By.CSS_SELECTOR, '[data-testid="access-button"]').click()
+    dash.wait(lambda d: dash.dialog_open("access-dialog"), "access dialog did not open")
+    assert dash.by_id("access-permissions").get_attribute("value") == "calls.read, agents.*"
+    assert dash.by_id("access-rate-limit").get_attribute("value") == "100"
+    ips = dash.by_id("access-allowed-ips")
+    ips.clear()
+    ips.send_keys("not-an-address")
+    dash.by_id("access-submit").click()
+    dash.wait(lambda d: dash.visible("access-error"), "no error for a bad address")
+    assert "allowed_ips" in dash.text("access-error")
+    assert keysmith.get_key(created["id"], unique)["allowed_ips"] == ["203.0.113.0/24", "2001:db8::/32"]
+
+    # Clear the limit and the addresses, narrow the permissions.
+    ips.clear()
+    dash.by_id("access-rate-limit").clear()
+    dash.by_id("access-rate-window").clear()
+    permissions = dash.by_id("access-permissions")
+    permissions.clear()
+    permissions.send_keys("calls.read")
+    dash.by_id("access-submit").click()
+    dash.wait(lambda d: not dash.dialog_open("access-dialog"), "access dialog did not close")
+    dash.wait(lambda d: dash.row(created["id"]).find_element(By.CSS_SELECTOR, '[data-testid="key-permissions"]').text == "calls.read")
+    assert not dash.row(created["id"]).find_elements(By.CSS_SELECTOR, '[data-testid="key-rate-limit"]')
+    saved = keysmith.get_key(created["id"], unique)
+    assert saved["permissions"] == ["calls.read"] and saved["rate_limit"] is None and saved["allowed_ips"] is None
+
+
 # ---------------------------------------------------------------------------
 # Search and pagination
 

@@ -5,6 +5,7 @@ import { api, errorMessage, session, UnauthorizedError } from "./api.js";
 import { forgetOpener, openDialog, openerOf, restoreFocusFor, showSecret } from "./dialogs.js";
 import { $, el, setBusy, show, toast } from "./dom.js";
 import { formatDateTime, toLocalInputValue } from "./format.js";
+import { AccessFieldError, openAccess, readAccess, wireAccessDialog } from "./key-access.js";
 import { isSelf, keyRow, nameDisplay } from "./key-row.js";
 
 let list = null; // the keys list of keys.js
@@ -117,6 +118,8 @@ function openCreate(opener) {
   setBusy($("create-submit"), false);
   // Don't allow picking a time in the past (the server validates too).
   $("create-expires").min = toLocalInputValue(new Date(Date.now() + 60_000));
+  // Left empty, the new key gets this key's permissions.
+  $("create-permissions").placeholder = ((session.me && session.me.permissions) || ["*"]).join(", ");
   openDialog($("create-dialog"), opener);
   $("create-name").focus();
 }
@@ -149,6 +152,12 @@ async function onCreateSubmit(event) {
       return;
     }
     body.expires_at = d.toISOString();
+  }
+  try {
+    Object.assign(body, readAccess("create", { creating: true }));
+  } catch (err) {
+    if (err instanceof AccessFieldError) return showCreateError(err.message, err.field);
+    throw err;
   }
   setBusy(submit, true, "Creating…");
   $("create-cancel").disabled = true;
@@ -251,7 +260,20 @@ function onKeysTableClick(event) {
   const key = tr && list.items.find((k) => k.id === tr.dataset.keyId);
   if (!key) return;
   if (button.dataset.action === "rename") startRename(tr, key);
+  else if (button.dataset.action === "access") openAccess(key, button, (updated) => replaceRow(key.id, updated));
   else if (button.dataset.action === "revoke") openRevoke(key, button);
+}
+
+/** A key changed in place: its row is drawn again, and focus stays on the row's Access button. */
+function replaceRow(id, updated) {
+  const idx = list.items.findIndex((k) => k.id === id);
+  if (idx >= 0) list.items[idx] = updated;
+  const tr = $("keys-tbody").querySelector(`tr[data-key-id="${CSS.escape(id)}"]`);
+  if (!tr) return;
+  const row = keyRow(updated);
+  tr.replaceWith(row);
+  const button = row.querySelector('[data-action="access"]');
+  if (button) button.focus();
 }
 
 /**
@@ -268,6 +290,8 @@ export function wireKeyActions({ keys, selfRevoked }) {
   $("create-form").addEventListener("submit", onCreateSubmit);
   $("create-cancel").addEventListener("click", () => $("create-dialog").close());
   $("create-dialog").addEventListener("close", () => restoreFocusFor($("create-dialog")));
+
+  wireAccessDialog();
 
   $("revoke-confirm").addEventListener("click", onRevokeConfirm);
   $("revoke-cancel").addEventListener("click", () => $("revoke-dialog").close());

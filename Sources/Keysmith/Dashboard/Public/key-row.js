@@ -1,6 +1,7 @@
 // One row of the API-keys table. Rendering only: the buttons carry `data-action`,
 // and key-actions.js handles their clicks for the whole table.
 
+import { accessSummary } from "./key-access.js";
 import { session } from "./api.js";
 import { badge, el } from "./dom.js";
 import { formatDate, relTimeEl } from "./format.js";
@@ -99,6 +100,10 @@ export function keyRow(key) {
         "aria-label": `Rename ${k.name}`,
       }, "Rename"),
       el("button", {
+        type: "button", class: "btn btn-ghost btn-sm", "data-testid": "access-button", "data-action": "access",
+        "aria-label": `Access rules of ${k.name}`,
+      }, "Access"),
+      el("button", {
         type: "button", class: "btn btn-ghost btn-sm btn-danger-text", "data-testid": "revoke-button", "data-action": "revoke",
         "aria-label": `Revoke ${k.name}`,
       }, "Revoke"),
@@ -120,5 +125,6 @@ export function nameDisplay(k) {
       isSelf(k) ? badge("This key", "self", "this-key-badge", "You are signed in with this key") : null),
     el("code", { class: "key-id", "data-testid": "key-id", title: "Key ID" }, k.id));
   if (k.description) wrap.append(el("p", { class: "key-desc muted", "data-testid": "key-description" }, k.description));
+  wrap.append(accessSummary(k));
   return wrap;
 }
