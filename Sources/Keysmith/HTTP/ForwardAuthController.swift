@@ -35,7 +35,10 @@ struct ForwardAuthController {
         if let missing = Permissions.firstUncovered(try Self.requiredPermissions(of: request), by: key.permissions) {
             throw APIError.forbidden("this key does not have the permission '\(missing)' that this request requires")
         }
-        var response = try await auth.whoami(request, context: context).response(from: request, context: context)
+        // A gateway that asks with HEAD (nginx, which reads no body) gets the headers alone: no body to write.
+        var response = request.method == .head
+            ? Response(status: .ok, headers: JSONWriter.headers)
+            : try await auth.whoami(request, context: context).response(from: request, context: context)
         response.headers.append(contentsOf: Self.identityHeaders(of: key))
         if let decision = identity.rateLimit { response.headers.append(contentsOf: decision.headers) }
         return response
