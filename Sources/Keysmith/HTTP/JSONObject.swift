@@ -15,6 +15,18 @@ struct JSONObject {
         return JSONObject(fields: fields)
     }
 
+    /// As `read`, but an empty body is an empty object: for requests whose fields all have defaults.
+    static func readAllowingEmpty(from request: Request, context: some RequestContext) async throws -> JSONObject {
+        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        if buffer.readableBytes == 0 || buffer.readableBytesView.allSatisfy({ [0x20, 0x09, 0x0A, 0x0D].contains($0) }) {
+            return JSONObject(fields: [:])
+        }
+        guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(buffer: buffer)),
+              case .object(let fields) = value
+        else { throw APIError.badRequest("request body must be a JSON object") }
+        return JSONObject(fields: fields)
+    }
+
     /// Rejects fields not in `allowed`, so a misspelt field is not silently ignored.
     func requireOnly(_ allowed: Set<String>) throws {
         if let unknown = fields.keys.sorted().first(where: { !allowed.contains($0) }) {

@@ -28,7 +28,11 @@ extension SQLKeyStore {
             revokedAt: row.time("revoked_at"),
             permissions: permissions(fromColumn: row.text("permissions") ?? "*"),
             rateLimit: rateLimit,
-            allowedIPs: row.text("allowed_ips").map(allowedIPs(fromColumn:))
+            allowedIPs: row.text("allowed_ips").map(allowedIPs(fromColumn:)),
+            enabled: row.bool("enabled") ?? true,
+            metadata: row.text("metadata"),
+            keyPrefix: row.text("key_prefix"),
+            rolledFrom: row.text("rolled_from")
         )
     }
 
@@ -40,6 +44,7 @@ extension SQLKeyStore {
             .integer(key.createdAt.milliseconds), .text(key.createdBy), .integer(key.expiresAt?.milliseconds),
             .text(permissionsColumn(key.permissions)), .integer(key.rateLimit.map { Int64($0.limit) }),
             .integer(key.rateLimit.map { Int64($0.windowSeconds) }), .text(allowedIPsColumn(key.allowedIPs)),
+            .bool(key.enabled), .text(key.metadata), .text(key.keyPrefix), .text(key.rolledFrom),
         ]
     }
 
@@ -66,6 +71,23 @@ extension SQLKeyStore {
             enabled: row.bool("enabled") ?? false, disabledReason: row.text("disabled_reason"),
             createdAt: row.time("created_at") ?? Timestamp(milliseconds: 0), updatedAt: row.time("updated_at") ?? Timestamp(milliseconds: 0)
         )
+    }
+
+    static func auditEvent(from row: any SQLRow) -> AuditEvent? {
+        guard let id = row.text("id"), let at = row.time("at") else { return nil }
+        return AuditEvent(
+            id: id, workspaceID: row.text("workspace_id") ?? "", at: at, actor: row.text("actor") ?? "",
+            action: row.text("action") ?? "", targetType: row.text("target_type") ?? "", targetID: row.text("target_id") ?? "",
+            ip: row.text("ip"), userAgent: row.text("user_agent"), requestID: row.text("request_id"), changes: row.text("changes") ?? "{}"
+        )
+    }
+
+    static func auditColumns(of event: AuditEvent) -> [SQLValue] {
+        [
+            .text(event.id), .text(event.workspaceID), .integer(event.at.milliseconds), .text(event.actor), .text(event.action),
+            .text(event.targetType), .text(event.targetID), .text(event.ip), .text(event.userAgent), .text(event.requestID),
+            .text(event.changes),
+        ]
     }
 
     static func attempt(from row: any SQLRow) -> DeliveryAttempt? {

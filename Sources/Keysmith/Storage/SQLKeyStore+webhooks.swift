@@ -15,7 +15,7 @@ extension SQLKeyStore {
         return (id, sealed)
     }
 
-    public func createWebhook(_ endpoint: WebhookEndpoint, limit: Int) async throws -> Bool {
+    public func createWebhook(_ endpoint: WebhookEndpoint, limit: Int, audit: AuditContext?) async throws -> Bool {
         try await database.transaction { db in
             // Serialises creates per workspace, so concurrent requests cannot pass the limit together.
             if let lock = db.dialect.advisoryLock(named: endpoint.workspaceID) { _ = try await db.execute(lock) }
@@ -26,6 +26,14 @@ extension SQLKeyStore {
                 VALUES (\(endpoint.id), \(endpoint.workspaceID), \(endpoint.url), \(endpoint.description), \(endpoint.eventsColumn),
                         \(endpoint.sealedSecret), \(endpoint.enabled), \(endpoint.disabledReason), \(endpoint.createdAt), \(endpoint.updatedAt))
                 """)
+            if let audit {
+                try await Self.record([AuditEvent(workspaceID: endpoint.workspaceID, at: endpoint.createdAt, context: audit, action: .webhookCreated,
+                                                  targetID: endpoint.id, changes: Self.changes { json in
+                                                      json.field("url", endpoint.url)
+                                                      json.field("events", endpoint.eventsColumn)
+                                                      json.field("enabled", endpoint.enabled)
+                                                  })], on: db)
+            }
             return true
         }
     }
@@ -43,7 +51,7 @@ extension SQLKeyStore {
         return (rows.compactMap(Self.webhook(from:)), total)
     }
 
-    public func updateWebhook(id: String, workspaceID: String, change: WebhookChange, at: Timestamp) async throws -> WebhookEndpoint? {
+    public func updateWebhook(id: String, workspaceID: String, change: WebhookChange, at: Timestamp, audit: AuditContext?) async throws -> WebhookEndpoint? {
         var assignments: [SQLStatement] = ["updated_at = \(at)"]
         if let url = change.url { assignments.append("url = \(url)") }
         if let description = change.description { assignments.append("description = \(description)") }
@@ -59,16 +67,34 @@ extension SQLKeyStore {
         }
         let set = SQLStatement.joined(assignments, separator: ", ")
         return try await database.transaction { db in
-            try await db.first("""
+            let updated = try await db.first("""
                 UPDATE webhooks SET \(set)
                 WHERE id = \(id) AND workspace_id = \(workspaceID) RETURNING *
                 """).flatMap(Self.webhook(from:))
+            if let audit, let updated {
+                // What changed, never a secret: a new one is recorded as rotated.
+                try await Self.record([AuditEvent(workspaceID: workspaceID, at: at, context: audit, action: .webhookUpdated, targetID: id,
+                                                  changes: Self.changes { json in
+                                                      if change.url != nil { json.field("url", updated.url) }
+                                                      if change.description != nil { json.field("description", updated.description) }
+                                                      if change.events != nil { json.field("events", updated.eventsColumn) }
+                                                      if let enabled = change.enabled { json.field("enabled", enabled) }
+                                                      if change.sealedSecret != nil { json.field("secret_rotated", true) }
+                                                  })], on: db)
+            }
+            return updated
         }
     }
 
-    public func deleteWebhook(id: String, workspaceID: String) async throws -> Bool {
+    public func deleteWebhook(id: String, workspaceID: String, audit: AuditContext?) async throws -> Bool {
         try await database.transaction { db in
-            guard try await db.first("DELETE FROM webhooks WHERE id = \(id) AND workspace_id = \(workspaceID) RETURNING id") != nil else { return false }
+            guard let deleted = try await db.first(
+                "DELETE FROM webhooks WHERE id = \(id) AND workspace_id = \(workspaceID) RETURNING url"
+            ) else { return false }
+            if let audit {
+                try await Self.record([AuditEvent(workspaceID: workspaceID, at: .now(), context: audit, action: .webhookDeleted, targetID: id,
+                                                  changes: Self.changes { $0.field("url", deleted.text("url")) })], on: db)
+            }
             _ = try await db.execute("DELETE FROM webhook_attempts WHERE webhook_id = \(id)")
             _ = try await db.execute("DELETE FROM webhook_deliveries WHERE webhook_id = \(id)")
             return true
@@ -231,6 +257,21 @@ extension SQLKeyStore {
                 """).compactMap(Self.key(from:))
             try await Self.enqueue(.keyExpired, about: expired, at: now, on: db)
             return expired.count
+        }
+    }
+
+    public func notifyExpiringKeys(now: Timestamp, warningMilliseconds: Int64) async throws -> Int {
+        try await database.transaction { db in
+            // Once per key, as for expiry: the conditional UPDATE decides which instance sends it.
+            let expiring = try await db.execute("""
+                UPDATE api_keys SET expiry_warned_at = \(now)
+                WHERE id IN (SELECT id FROM api_keys WHERE expires_at IS NOT NULL AND expires_at > \(now)
+                             AND expires_at <= \(now.adding(milliseconds: warningMilliseconds)) AND expiry_warned_at IS NULL
+                             AND revoked_at IS NULL LIMIT 500\(raw: db.dialect.forUpdateSkipLocked))
+                RETURNING *
+                """).compactMap(Self.key(from:))
+            try await Self.enqueue(.keyExpiring, about: expiring, at: now, on: db)
+            return expiring.count
         }
     }
 

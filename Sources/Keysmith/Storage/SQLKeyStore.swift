@@ -80,7 +80,7 @@ public final class SQLKeyStore: KeyStore {
     /// Rows per multi-row `INSERT`: under both dialects' limits on bound values (SQLite 32,766).
     static let rowsPerInsert = 500
 
-    public func insertKeys(_ keys: [APIKey]) async throws {
+    public func insertKeys(_ keys: [APIKey], audit: AuditContext?) async throws {
         guard !keys.isEmpty else { return }
         do {
             try await database.transaction { db in
@@ -97,11 +97,13 @@ public final class SQLKeyStore: KeyStore {
                 for chunk in keys.indices.chunked(Self.rowsPerInsert) {
                     _ = try await db.execute("""
                         INSERT INTO api_keys (id, workspace_id, ordinal, name, name_folded, description, scope, secret_hash,
-                            service_account_id, created_at, created_by, expires_at, permissions, rate_limit, rate_window_seconds, allowed_ips)
+                            service_account_id, created_at, created_by, expires_at, permissions, rate_limit, rate_window_seconds, allowed_ips,
+                            enabled, metadata, key_prefix, rolled_from)
                         \(SQLStatement.values(chunk) { Self.columns(of: keys[$0], ordinal: ordinals[$0]) })
                         """)
                 }
                 try await Self.enqueue(.keyCreated, about: keys, on: db)
+                if let audit { try await Self.record(keys.map { Self.created($0, by: audit) }, on: db) }
                 try await Self.noteChanges(of: keys.map(\.id), on: db)
             }
         } catch where database.isUniqueViolation(error) {
@@ -168,7 +170,7 @@ public final class SQLKeyStore: KeyStore {
         return KeyPage(keys: rows.compactMap(Self.key(from:)), total: total)
     }
 
-    public func relabelKey(id: String, workspaceID: String, change: KeyLabelChange) async throws -> APIKey? {
+    public func relabelKey(id: String, workspaceID: String, change: KeyLabelChange, audit: AuditContext?) async throws -> APIKey? {
         var assignments: [SQLStatement] = []
         if let name = change.name { assignments += ["name = \(name)", "name_folded = \(KeyListQuery.fold(name))"] }
         if let description = change.description { assignments.append("description = \(description)") }
@@ -177,21 +179,33 @@ public final class SQLKeyStore: KeyStore {
             assignments += ["rate_limit = \(rateLimit?.limit)", "rate_window_seconds = \(rateLimit?.windowSeconds)"]
         }
         if let allowedIPs = change.allowedIPs { assignments.append("allowed_ips = \(Self.allowedIPsColumn(allowedIPs))") }
+        if let enabled = change.enabled { assignments.append("enabled = \(enabled)") }
+        if let metadata = change.metadata { assignments.append("metadata = \(metadata)") }
         if assignments.isEmpty { assignments.append("name = name") }
         let set = SQLStatement.joined(assignments, separator: ", ")
-        let renamed = change.name != nil || change.description != nil
         return try await database.transaction { db in
-            guard let row = try await db.first("""
-                UPDATE api_keys SET \(set) WHERE id = \(id) AND workspace_id = \(workspaceID) AND revoked_at IS NULL RETURNING *
-                """), let key = Self.key(from: row)
+            if change.enabled == false {
+                // Disabling is refused for the workspace's last usable admin key, as revoking is.
+                _ = try await db.execute("SELECT id FROM workspaces WHERE id = \(workspaceID)\(raw: db.dialect.forUpdate)")
+            }
+            guard let old = try await db.first(
+                "SELECT * FROM api_keys WHERE id = \(id) AND workspace_id = \(workspaceID) AND revoked_at IS NULL\(raw: db.dialect.forUpdate)"
+            ).flatMap(Self.key(from:)) else { return nil }
+            if change.enabled == false, old.enabled, old.scope == .admin, old.isUsable(at: .now()) {
+                guard try await Self.anotherUsableAdmin(than: id, in: workspaceID, at: .now(), on: db) else { throw KeyStoreError.lastAdminKey }
+            }
+            guard let row = try await db.first("UPDATE api_keys SET \(set) WHERE id = \(id) AND revoked_at IS NULL RETURNING *"),
+                  let key = Self.key(from: row)
             else { return nil }
-            if renamed { try await Self.enqueue(.keyRenamed, about: [key], on: db) }
+            if old.name != key.name || old.description != key.description { try await Self.enqueue(.keyRenamed, about: [key], on: db) }
+            if old.enabled != key.enabled { try await Self.enqueue(key.enabled ? .keyEnabled : .keyDisabled, about: [key], on: db) }
+            if let audit { try await Self.record(Self.changes(from: old, to: key, by: audit), on: db) }
             try await Self.noteChanges(of: [id], on: db)
             return key
         }
     }
 
-    public func revokeKey(id: String, workspaceID: String, at: Timestamp, allowingLastAdmin: Bool) async throws -> APIKey? {
+    public func revokeKey(id: String, workspaceID: String, at: Timestamp, allowingLastAdmin: Bool, audit: AuditContext?) async throws -> APIKey? {
         try await database.transaction { db in
             // The workspace row is the lock: two revocations of its last two admin keys take turns. Its
             // counters change in this transaction anyway.
@@ -200,20 +214,75 @@ public final class SQLKeyStore: KeyStore {
                 "SELECT * FROM api_keys WHERE id = \(id) AND workspace_id = \(workspaceID) AND revoked_at IS NULL"
             ).flatMap(Self.key(from:)) else { return nil }
             if !allowingLastAdmin && current.scope == .admin && current.isUsable(at: at) {
-                let another = try await db.first("""
-                    SELECT 1 AS found FROM api_keys WHERE workspace_id = \(workspaceID) AND id <> \(id) AND scope = 'admin'
-                        AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > \(at)) LIMIT 1
-                    """)
-                guard another != nil else { throw KeyStoreError.lastAdminKey }
+                guard try await Self.anotherUsableAdmin(than: id, in: workspaceID, at: at, on: db) else { throw KeyStoreError.lastAdminKey }
             }
-            guard let row = try await db.first(
-                "UPDATE api_keys SET revoked_at = \(at) WHERE id = \(id) AND revoked_at IS NULL RETURNING *"
-            ), let key = Self.key(from: row) else { return nil }
-            _ = try await db.execute("UPDATE workspaces SET revoked_key_count = revoked_key_count + 1 WHERE id = \(workspaceID)")
-            try await Self.enqueue(.keyRevoked, about: [key], at: at, on: db)
+            guard let key = try await Self.revoke(id, in: workspaceID, at: at, on: db) else { return nil }
+            if let audit { try await Self.record([AuditEvent(workspaceID: workspaceID, at: at, context: audit, action: .keyRevoked, targetID: id)], on: db) }
             try await Self.noteChanges(of: [id], on: db)
             return key
         }
+    }
+
+    public func rollKey(id: String, workspaceID: String, at: Timestamp, graceSeconds: Int, audit: AuditContext?,
+                        successor: @escaping @Sendable (APIKey) -> APIKey) async throws -> (old: APIKey, new: APIKey)? {
+        do {
+            return try await database.transaction { db in
+                _ = try await db.execute("SELECT id FROM workspaces WHERE id = \(workspaceID)\(raw: db.dialect.forUpdate)")
+                guard let old = try await db.first(
+                    "SELECT * FROM api_keys WHERE id = \(id) AND workspace_id = \(workspaceID) AND revoked_at IS NULL"
+                ).flatMap(Self.key(from:)) else { return nil }
+                guard !old.isExpired(at: at) else { throw KeyStoreError.expiredKey }
+                var new = successor(old)
+                new.rolledFrom = old.id
+                guard let last = try await db.first(
+                    "UPDATE workspaces SET key_count = key_count + 1 WHERE id = \(workspaceID) RETURNING key_count"
+                )?.integer("key_count") else { throw KeyStoreError.unknownWorkspace }
+                _ = try await db.execute("""
+                    INSERT INTO api_keys (id, workspace_id, ordinal, name, name_folded, description, scope, secret_hash,
+                        service_account_id, created_at, created_by, expires_at, permissions, rate_limit, rate_window_seconds, allowed_ips,
+                        enabled, metadata, key_prefix, rolled_from)
+                    \(SQLStatement.values([new]) { Self.columns(of: $0, ordinal: last) })
+                    """)
+                let retired: APIKey
+                if graceSeconds == 0 {
+                    guard let revoked = try await Self.revoke(id, in: workspaceID, at: at, on: db) else { return nil }
+                    retired = revoked
+                } else {
+                    let graceEnd = at.adding(milliseconds: Int64(graceSeconds) * 1000)
+                    let expiry = old.expiresAt.map { min($0, graceEnd) } ?? graceEnd
+                    guard let row = try await db.first("UPDATE api_keys SET expires_at = \(expiry) WHERE id = \(id) RETURNING *"),
+                          let updated = Self.key(from: row)
+                    else { return nil }
+                    retired = updated
+                }
+                try await Self.enqueue(.keyRolled, about: [new], on: db)
+                if let audit {
+                    try await Self.record([Self.created(new, by: audit), Self.rolled(old, to: retired, successor: new, grace: graceSeconds, by: audit)], on: db)
+                }
+                try await Self.noteChanges(of: [old.id, new.id], on: db)
+                return (retired, new)
+            }
+        } catch where database.isUniqueViolation(error) {
+            throw KeyStoreError.duplicateKeyID
+        }
+    }
+
+    /// Revokes a key that is not revoked yet, with its counter and event, inside the caller's transaction.
+    private static func revoke(_ id: String, in workspaceID: String, at: Timestamp, on db: any SQLExecutor) async throws -> APIKey? {
+        guard let row = try await db.first("UPDATE api_keys SET revoked_at = \(at) WHERE id = \(id) AND revoked_at IS NULL RETURNING *"),
+              let key = key(from: row)
+        else { return nil }
+        _ = try await db.execute("UPDATE workspaces SET revoked_key_count = revoked_key_count + 1 WHERE id = \(workspaceID)")
+        try await enqueue(.keyRevoked, about: [key], at: at, on: db)
+        return key
+    }
+
+    /// Whether the workspace has a usable admin key other than `id`: it stops at the first it finds.
+    private static func anotherUsableAdmin(than id: String, in workspaceID: String, at: Timestamp, on db: any SQLExecutor) async throws -> Bool {
+        try await db.first("""
+            SELECT 1 AS found FROM api_keys WHERE workspace_id = \(workspaceID) AND id <> \(id) AND scope = 'admin'
+                AND revoked_at IS NULL AND enabled = TRUE AND (expires_at IS NULL OR expires_at > \(at)) LIMIT 1
+            """) != nil
     }
 
     public func recordUsage(_ usage: [String: KeyUsage]) async throws {

@@ -19,12 +19,22 @@ public struct APIKey: Sendable, Equatable {
     public var rateLimit: RateLimit?
     /// Client addresses the key may be used from, or `nil` for any.
     public var allowedIPs: [IPRange]?
+    /// A disabled key is refused everywhere until it is enabled again.
+    public var enabled: Bool
+    /// The caller's own JSON object (at most 4 KiB), stored and returned as it was given.
+    public var metadata: String?
+    /// The secret's fixed prefix and its first four random characters (`ks_In9o`), kept so that a person
+    /// can match a key to where it is deployed; nothing else of the secret is stored.
+    public var keyPrefix: String?
+    /// The key this one replaced in a roll.
+    public var rolledFrom: String?
 
     public init(
         id: String, workspaceID: String, name: String, description: String?, scope: Scope,
         secretHash: SecretHash, serviceAccountID: String?, createdAt: Timestamp, createdBy: String,
         expiresAt: Timestamp?, lastUsed: KeyUsage? = nil, revokedAt: Timestamp? = nil,
-        permissions: [String] = ["*"], rateLimit: RateLimit? = nil, allowedIPs: [IPRange]? = nil
+        permissions: [String] = ["*"], rateLimit: RateLimit? = nil, allowedIPs: [IPRange]? = nil,
+        enabled: Bool = true, metadata: String? = nil, keyPrefix: String? = nil, rolledFrom: String? = nil
     ) {
         self.id = id
         self.workspaceID = workspaceID
@@ -41,6 +51,10 @@ public struct APIKey: Sendable, Equatable {
         self.permissions = permissions
         self.rateLimit = rateLimit
         self.allowedIPs = allowedIPs
+        self.enabled = enabled
+        self.metadata = metadata
+        self.keyPrefix = keyPrefix
+        self.rolledFrom = rolledFrom
     }
 
     public func isExpired(at now: Timestamp) -> Bool {
@@ -49,7 +63,7 @@ public struct APIKey: Sendable, Equatable {
     }
 
     /// Whether a request with this key may be served at `now`.
-    public func isUsable(at now: Timestamp) -> Bool { revokedAt == nil && !isExpired(at: now) }
+    public func isUsable(at now: Timestamp) -> Bool { enabled && revokedAt == nil && !isExpired(at: now) }
 }
 
 /// A key's request budget: `limit` requests in any `windowSeconds`.

@@ -24,6 +24,10 @@ public struct APIKeyToken: Sendable, Equatable {
         return APIKeyToken(keyID: keyID, secret: body + checksum)
     }
 
+    /// What a key keeps of its secret so people can tell keys apart: the fixed prefix and the first four
+    /// random characters (`ks_In9o`), about 24 bits of the secret's 190.
+    public func keyPrefix(secretPrefix: String) -> String { String(secret.prefix(secretPrefix.count + 4)) }
+
     /// A random key id: 14 lowercase letters (about 66 bits).
     public static func newKeyID() -> String {
         SecureRandom.string(keyIDLength, from: Array("abcdefghijklmnopqrstuvwxyz".utf8))

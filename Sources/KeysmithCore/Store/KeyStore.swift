@@ -1,7 +1,7 @@
 /// Where workspaces and keys live. One protocol, implemented once over SQL for both backends (`SQLKeyStore`).
 ///
 /// Every method is one transaction. "Not found" is `nil`, never an error.
-public protocol KeyStore: WebhookStore, RateLimitStore {
+public protocol KeyStore: WebhookStore, RateLimitStore, AuditStore, UsageStore {
     /// Applies pending schema migrations; safe to call from several processes at once.
     func migrate() async throws
 
@@ -10,18 +10,25 @@ public protocol KeyStore: WebhookStore, RateLimitStore {
     func workspace(named name: String) async throws -> Workspace?
     func workspaceCount() async throws -> Int
 
-    /// Inserts keys, each with its `api_key.created` event, in one transaction: all or none. Throws
-    /// `KeyStoreError.duplicateKeyID` when an id is taken.
-    func insertKeys(_ keys: [APIKey]) async throws
+    /// Inserts keys, each with its `api_key.created` event (and audit entry, given `audit`), in one
+    /// transaction: all or none. Throws `KeyStoreError.duplicateKeyID` when an id is taken.
+    func insertKeys(_ keys: [APIKey], audit: AuditContext?) async throws
     /// A key by id in any workspace, revoked or not: the authentication lookup.
     func key(id: String) async throws -> APIKey?
     func listKeys(_ query: KeyListQuery) async throws -> KeyPage
-    /// Changes labels of a key that exists in the workspace and is not revoked; `nil` otherwise.
-    func relabelKey(id: String, workspaceID: String, change: KeyLabelChange) async throws -> APIKey?
+    /// Changes labels and rules of a key that exists in the workspace and is not revoked; `nil` otherwise.
+    /// Throws `KeyStoreError.lastAdminKey` rather than disable the workspace's last usable admin key.
+    func relabelKey(id: String, workspaceID: String, change: KeyLabelChange, audit: AuditContext?) async throws -> APIKey?
     /// Revokes a key that exists in the workspace and is not revoked yet; `nil` otherwise. Unless
     /// `allowingLastAdmin`, throws `KeyStoreError.lastAdminKey` rather than revoke the workspace's last
     /// usable admin key, checked in the same transaction.
-    func revokeKey(id: String, workspaceID: String, at: Timestamp, allowingLastAdmin: Bool) async throws -> APIKey?
+    func revokeKey(id: String, workspaceID: String, at: Timestamp, allowingLastAdmin: Bool, audit: AuditContext?) async throws -> APIKey?
+    /// Replaces a usable key with `successor(old)`: inserts it, and makes the old key expire at
+    /// `at + graceSeconds` unless it expires sooner (with a grace of 0 it is revoked at once), with an
+    /// `api_key.rolled` event, in one transaction. `nil` when the key does not exist in the workspace or
+    /// is revoked; throws `KeyStoreError.expiredKey` when it has expired.
+    func rollKey(id: String, workspaceID: String, at: Timestamp, graceSeconds: Int, audit: AuditContext?,
+                 successor: @escaping @Sendable (APIKey) -> APIKey) async throws -> (old: APIKey, new: APIKey)?
 
     /// Writes a batch of usages, one row per key, never moving `last_used_at` backwards.
     func recordUsage(_ usage: [String: KeyUsage]) async throws
@@ -35,7 +42,17 @@ public protocol KeyStore: WebhookStore, RateLimitStore {
 
 extension KeyStore {
     /// Inserts one key; throws `KeyStoreError.duplicateKeyID` when the id is taken.
-    public func insertKey(_ key: APIKey) async throws { try await insertKeys([key]) }
+    public func insertKey(_ key: APIKey, audit: AuditContext? = nil) async throws { try await insertKeys([key], audit: audit) }
+
+    public func insertKeys(_ keys: [APIKey]) async throws { try await insertKeys(keys, audit: nil) }
+
+    public func relabelKey(id: String, workspaceID: String, change: KeyLabelChange) async throws -> APIKey? {
+        try await relabelKey(id: id, workspaceID: workspaceID, change: change, audit: nil)
+    }
+
+    public func revokeKey(id: String, workspaceID: String, at: Timestamp, allowingLastAdmin: Bool) async throws -> APIKey? {
+        try await revokeKey(id: id, workspaceID: workspaceID, at: at, allowingLastAdmin: allowingLastAdmin, audit: nil)
+    }
 }
 
 public enum KeyStoreError: Error, Equatable {
@@ -44,6 +61,8 @@ public enum KeyStoreError: Error, Equatable {
     case lastAdminKey
     /// Keys for a workspace that does not exist.
     case unknownWorkspace
+    /// A roll of a key that has expired.
+    case expiredKey
 }
 
 /// A page request for the key list (seed 002).
@@ -103,14 +122,19 @@ public struct KeyLabelChange: Sendable, Equatable {
     public var rateLimit: RateLimit??
     /// `.some(nil)` allows every address again.
     public var allowedIPs: [IPRange]??
+    public var enabled: Bool?
+    /// `.some(nil)` clears the metadata.
+    public var metadata: String??
 
     public init(name: String? = nil, description: String?? = nil, permissions: [String]? = nil,
-                rateLimit: RateLimit?? = nil, allowedIPs: [IPRange]?? = nil) {
+                rateLimit: RateLimit?? = nil, allowedIPs: [IPRange]?? = nil, enabled: Bool? = nil, metadata: String?? = nil) {
         self.name = name
         self.description = description
         self.permissions = permissions
         self.rateLimit = rateLimit
         self.allowedIPs = allowedIPs
+        self.enabled = enabled
+        self.metadata = metadata
     }
 }
 

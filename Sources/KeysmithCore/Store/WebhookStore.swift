@@ -9,13 +9,13 @@ public protocol WebhookStore: Sendable {
     func anySealedWebhookSecret() async throws -> (webhookID: String, sealed: String)?
 
     /// Inserts the endpoint unless the workspace already has `limit`; `false` then.
-    func createWebhook(_ endpoint: WebhookEndpoint, limit: Int) async throws -> Bool
+    func createWebhook(_ endpoint: WebhookEndpoint, limit: Int, audit: AuditContext?) async throws -> Bool
     func webhook(id: String, workspaceID: String) async throws -> WebhookEndpoint?
     func listWebhooks(workspaceID: String, page: Int, limit: Int) async throws -> (webhooks: [WebhookEndpoint], total: Int)
     /// Applies `change`; a new sealed secret keeps the old one signing until `change.previousSecretUntil`.
-    func updateWebhook(id: String, workspaceID: String, change: WebhookChange, at: Timestamp) async throws -> WebhookEndpoint?
+    func updateWebhook(id: String, workspaceID: String, change: WebhookChange, at: Timestamp, audit: AuditContext?) async throws -> WebhookEndpoint?
     /// Deletes the endpoint with its pending deliveries and history; `false` when there is none.
-    func deleteWebhook(id: String, workspaceID: String) async throws -> Bool
+    func deleteWebhook(id: String, workspaceID: String, audit: AuditContext?) async throws -> Bool
 
     /// Writes an event and one delivery for each enabled endpoint subscribed to it (or for `webhookID` only).
     func enqueue(_ event: WebhookEvent, onlyTo webhookID: String?) async throws
@@ -33,6 +33,9 @@ public protocol WebhookStore: Sendable {
     func deliveryAttempts(webhookID: String, limit: Int) async throws -> [DeliveryAttempt]
     /// Marks keys whose expiry has passed and queues one `api_key.expired` event for each; returns how many.
     func notifyExpiredKeys(now: Timestamp) async throws -> Int
+    /// Queues one `api_key.expiring` event for each key that expires within `warningMilliseconds` of
+    /// `now` and has not been warned about; returns how many.
+    func notifyExpiringKeys(now: Timestamp, warningMilliseconds: Int64) async throws -> Int
     /// Deletes attempts, finished or abandoned deliveries, and events older than `before`; returns what it deleted.
     func pruneWebhookHistory(before: Timestamp, now: Timestamp) async throws -> WebhookPruneCount
 }
@@ -47,5 +50,19 @@ public struct WebhookPruneCount: Sendable, Equatable {
         self.events = events
         self.deliveries = deliveries
         self.attempts = attempts
+    }
+}
+
+extension WebhookStore {
+    public func createWebhook(_ endpoint: WebhookEndpoint, limit: Int) async throws -> Bool {
+        try await createWebhook(endpoint, limit: limit, audit: nil)
+    }
+
+    public func updateWebhook(id: String, workspaceID: String, change: WebhookChange, at: Timestamp) async throws -> WebhookEndpoint? {
+        try await updateWebhook(id: id, workspaceID: workspaceID, change: change, at: at, audit: nil)
+    }
+
+    public func deleteWebhook(id: String, workspaceID: String) async throws -> Bool {
+        try await deleteWebhook(id: id, workspaceID: workspaceID, audit: nil)
     }
 }

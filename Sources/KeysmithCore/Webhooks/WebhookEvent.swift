@@ -4,10 +4,17 @@ public enum WebhookEventType: String, Sendable, CaseIterable {
     case keyRenamed = "api_key.renamed"
     case keyRevoked = "api_key.revoked"
     case keyExpired = "api_key.expired"
+    case keyRolled = "api_key.rolled"
+    case keyDisabled = "api_key.disabled"
+    case keyEnabled = "api_key.enabled"
+    /// Sent once per key, a set time (`--expiry-warning`) before it expires.
+    case keyExpiring = "api_key.expiring"
     case test = "webhook.test"
 
     /// The events an endpoint can subscribe to (`webhook.test` is sent on request to one endpoint only).
-    public static let subscribable: [WebhookEventType] = [.keyCreated, .keyRenamed, .keyRevoked, .keyExpired]
+    public static let subscribable: [WebhookEventType] = [
+        .keyCreated, .keyRenamed, .keyRevoked, .keyExpired, .keyRolled, .keyDisabled, .keyEnabled, .keyExpiring,
+    ]
 }
 
 /// One event in the outbox: written in the same transaction as the change that caused it.

@@ -137,6 +137,46 @@ enum SQLSchema {
                 "CREATE INDEX rate_counts_by_age ON rate_counts (bucket_start)",
                 "CREATE TABLE rate_instances (id TEXT PRIMARY KEY, seen_at \(d.bigint) NOT NULL)",
             ] + d.nameSearchIndex,
+            // Lifecycle and insight: disable, metadata, the key prefix, rolls, expiry warnings, the audit
+            // log and hourly usage counts.
+            [
+                "ALTER TABLE api_keys ADD COLUMN enabled \(d.boolean) NOT NULL DEFAULT TRUE",
+                "ALTER TABLE api_keys ADD COLUMN metadata TEXT",
+                "ALTER TABLE api_keys ADD COLUMN key_prefix TEXT",
+                "ALTER TABLE api_keys ADD COLUMN rolled_from TEXT",
+                "ALTER TABLE api_keys ADD COLUMN expiry_warned_at \(d.bigint)",
+                "CREATE INDEX api_keys_expiry_warning ON api_keys (expires_at) WHERE expires_at IS NOT NULL AND expiry_warned_at IS NULL AND revoked_at IS NULL",
+                """
+                CREATE TABLE audit_events (
+                    id TEXT PRIMARY KEY,
+                    \(d.insertionOrderColumn)
+                    workspace_id TEXT NOT NULL,
+                    at \(d.bigint) NOT NULL,
+                    actor TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    target_type TEXT NOT NULL,
+                    target_id TEXT NOT NULL,
+                    ip TEXT,
+                    user_agent TEXT,
+                    request_id TEXT,
+                    changes TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX audit_events_by_workspace ON audit_events (workspace_id, at DESC)",
+                "CREATE INDEX audit_events_by_action ON audit_events (workspace_id, action, at DESC)",
+                "CREATE INDEX audit_events_by_target ON audit_events (workspace_id, target_id, at DESC)",
+                "CREATE INDEX audit_events_by_age ON audit_events (at)",
+                """
+                CREATE TABLE usage_counts (
+                    key_id TEXT NOT NULL,
+                    hour \(d.bigint) NOT NULL,
+                    outcome TEXT NOT NULL,
+                    count \(d.bigint) NOT NULL,
+                    PRIMARY KEY (key_id, hour, outcome)
+                )
+                """,
+                "CREATE INDEX usage_counts_by_age ON usage_counts (hour)",
+            ],
         ]
     }
 
