@@ -2,10 +2,12 @@ import Hummingbird
 import HummingbirdAuth
 import NIOCore
 
-/// The request context: Hummingbird's core storage, the peer address, and one identity, the key that
-/// authenticated (hummingbird-auth's `AuthRequestContext`).
-public struct KeysmithRequestContext: AuthRequestContext {
+/// The request context: Hummingbird's core storage, the peer address, the request's id, and one identity,
+/// the key that authenticated (hummingbird-auth's `AuthRequestContext`).
+public struct KeysmithRequestContext: AuthRequestContext, RequestIDContext {
     public var coreContext: CoreRequestContextStorage
+    /// This request's `X-Request-Id`, the client's or a generated one; set by `RequestIDMiddleware` on every route.
+    public var requestID = ""
     /// Set by `BearerAuthenticator` on every `/v1` route.
     public var identity: Caller?
     public let peerAddress: String?
