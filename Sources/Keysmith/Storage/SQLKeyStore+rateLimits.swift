@@ -2,10 +2,12 @@
 /// its last exchange and reads back the totals, in one transaction, off the request path.
 extension SQLKeyStore {
     public func exchangeRateCounts(_ counts: [RateCount], instanceID: String, liveWithinMilliseconds: Int64) async throws -> RateExchange {
-        // One row per key and bucket: PostgreSQL refuses an upsert that meets the same row twice.
+        // One row per key and bucket: PostgreSQL refuses an upsert that meets the same row twice. In one
+        // order on every instance, so that concurrent exchanges lock the rows they share in the same order
+        // (in a dictionary's order, which differs per process, they deadlock).
         var merged: [RateBucket: Int] = [:]
         for count in counts { merged[RateBucket(keyID: count.keyID, start: count.bucketStart), default: 0] += count.count }
-        let buckets = Array(merged)
+        let buckets = merged.sorted { ($0.key.keyID, $0.key.start) < ($1.key.keyID, $1.key.start) }
         return try await database.transaction { db in
             _ = try await db.execute("""
                 INSERT INTO rate_instances (id, seen_at) VALUES (\(instanceID), \(raw: db.dialect.now))
