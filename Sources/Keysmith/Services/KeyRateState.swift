@@ -19,6 +19,8 @@ struct KeyRateState {
         var own = 0
         /// Requests served from the current claim, moved to `owed` when it closes.
         var claimed = 0
+        /// Requests served outside a claim while the key was new to this instance, with other instances live.
+        var cold = 0
     }
 
     /// Part of the limit written to the shared count in advance, so that other instances see it as used
@@ -44,11 +46,8 @@ struct KeyRateState {
     private(set) var pending: Claim?
     /// An exchange has returned this key's totals for the whole window (one new to this instance has not).
     var exchanged = false
-    /// Requests served without a claim that no exchange has carried yet, and that the one in flight carries.
-    private(set) var unclaimedOwed = 0
-    private(set) var unclaimedSending = 0
-    /// Requests served without a claim that other instances may not know of yet.
-    var unconfirmed: Int { unclaimedOwed + unclaimedSending }
+    /// Requests for the key, served or not, since the last exchange began: what the next claim is sized by.
+    var demand = 0
     var lastRequest: Int64
 
     init(limit: RateLimit, serial: UInt64, at now: Int64) {
@@ -85,6 +84,12 @@ struct KeyRateState {
         return buckets.reduce(0) { $1.start >= first ? $0 + $1.own : $0 }
     }
 
+    /// Requests this instance served in the window outside a claim while the key was new to it.
+    func coldCount(at now: Int64) -> Int {
+        let first = windowStart(at: now)
+        return buckets.reduce(0) { $1.start >= first ? $0 + $1.cold : $0 }
+    }
+
     /// Whole seconds (at least 1) until fewer than `threshold` requests are counted, as buckets leave the
     /// window oldest first.
     func seconds(untilBelow threshold: Int, at now: Int64) -> Int {
@@ -115,8 +120,9 @@ struct KeyRateState {
         if stale > 0 { buckets.removeFirst(stale) }
     }
 
-    /// Serves a request: from the claim when it has some left, else counted as owed. The caller has decided.
-    mutating func serve(at now: Int64, claimed: Bool) {
+    /// Serves a request: from the claim when it has some left, else counted as owed (`cold`: as one of a
+    /// key new to this instance). The caller has decided.
+    mutating func serve(at now: Int64, claimed: Bool, cold: Bool = false) {
         let index = bucketIndex(bucketStart(now))
         buckets[index].own += 1
         if claimed {
@@ -124,7 +130,7 @@ struct KeyRateState {
             buckets[index].claimed += 1
         } else {
             buckets[index].owed += 1
-            unclaimedOwed += 1
+            if cold { buckets[index].cold += 1 }
         }
     }
 
@@ -157,8 +163,7 @@ struct KeyRateState {
             buckets[bucketIndex(bucket)].owed += amount
             pending = Claim(bucket: bucket, granted: amount, deadline: deadline)
         }
-        unclaimedSending = unclaimedOwed
-        unclaimedOwed = 0
+        demand = 0
         for index in buckets.indices where buckets[index].start >= first || buckets[index].owed != 0 {
             buckets[index].sending = buckets[index].owed
             buckets[index].owed = 0
@@ -183,7 +188,6 @@ struct KeyRateState {
             if granted > 0 { claim = Claim(bucket: asked.bucket, granted: granted, deadline: asked.deadline) }
         }
         if refreshed { exchanged = true }
-        unclaimedSending = 0
     }
 
     /// After a failed exchange, which may or may not have been applied: what it added is owed again (counted
@@ -195,8 +199,6 @@ struct KeyRateState {
             buckets[index].sending = 0
         }
         pending = nil
-        unclaimedOwed += unclaimedSending
-        unclaimedSending = 0
     }
 
     /// Closes the claim and gives up the state: what is owed, for an exchange to carry anyway.

@@ -79,9 +79,10 @@ public final class RateLimiter: KeyRateLimiting, Sendable {
         var releasing = false
         var nextSerial: UInt64 = 0
 
-        func mode(at now: Int64, liveWithin: Int64) -> Mode {
+        /// Exchanges that fail stop counting as recent once the claims of the last one that worked ran out.
+        func mode(at now: Int64, liveWithin: Int64, claimLifetime: Int64) -> Mode {
             let instances = max(1, instances ?? 1)
-            guard !failing, let lastSuccess, now - lastSuccess <= liveWithin else { return .degraded(instances: instances) }
+            guard let lastSuccess, now - lastSuccess <= (failing ? claimLifetime : liveWithin) else { return .degraded(instances: instances) }
             return instances == 1 ? .alone : .shared(instances: instances)
         }
     }
@@ -98,7 +99,7 @@ public final class RateLimiter: KeyRateLimiting, Sendable {
     public func admit(keyID: String, limit: RateLimit, at time: Timestamp) -> RateLimitDecision {
         let now = time.milliseconds
         return state.withLock { state in
-            let mode = state.mode(at: now, liveWithin: liveWithin)
+            let mode = state.mode(at: now, liveWithin: liveWithin, claimLifetime: claimLifetime)
             state.lastDemand = now
             if let known = state.keys[keyID], known.window != Int64(limit.windowSeconds) * 1000 {
                 // Another window cuts other buckets: the count starts afresh.
@@ -123,16 +124,19 @@ public final class RateLimiter: KeyRateLimiting, Sendable {
         let counted = key.counted(at: now)
         let fromClaim = (key.claim?.unused ?? 0) > 0
         var allowed = fromClaim
+        var cold = false
         var wantsExchange = false
+        key.demand += 1
         if !fromClaim {
             switch mode {
             case .alone:
                 // Another instance may have started since the last exchange: learn it at once for a new key.
                 allowed = counted < limit
                 wantsExchange = !key.exchanged
-            case .shared:
-                // A key new to this instance: one request before the exchange, started now, brings a claim.
-                allowed = counted < limit && !key.exchanged && key.unconfirmed == 0
+            case .shared(let instances):
+                // A key new to this instance: a few requests before the exchange, started now, brings a claim.
+                cold = counted < limit && !key.exchanged && key.coldCount(at: now) < Self.coldAllowance(limit: limit, instances: instances)
+                allowed = cold
                 wantsExchange = counted < limit
             case .degraded(let instances):
                 allowed = counted < limit && key.ownCount(at: now) < (limit + instances - 1) / instances
@@ -142,12 +146,16 @@ public final class RateLimiter: KeyRateLimiting, Sendable {
             let wait = counted >= limit ? key.seconds(untilBelow: limit, at: now) : 1
             return (RateLimitDecision(allowed: false, limit: limit, remaining: 0, resetSeconds: wait), wantsExchange)
         }
-        key.serve(at: now, claimed: fromClaim)
+        key.serve(at: now, claimed: fromClaim, cold: cold)
         let after = key.counted(at: now)
         let remaining = max(0, limit - after)
         let reset = key.seconds(untilBelow: remaining > 0 ? after : limit, at: now)
         return (RateLimitDecision(allowed: true, limit: limit, remaining: remaining, resetSeconds: reset), wantsExchange)
     }
+
+    /// Requests of a key new to an instance served before its first claim, per window: what passes the limit
+    /// at most per other instance, so it is a tenth of the limit spread over them, at least one.
+    static func coldAllowance(limit: Int, instances: Int) -> Int { max(1, limit / (10 * max(1, instances - 1))) }
 
     private func dropLeastRecentlyUsed(_ state: inout State) {
         let oldest = state.keys.sorted { $0.value.lastRequest < $1.value.lastRequest }.prefix(max(1, maxKeys / 10))
@@ -219,7 +227,8 @@ public final class RateLimiter: KeyRateLimiting, Sendable {
                     continue
                 }
                 let counted = key.counted(at: now)
-                let share = counted < key.limit ? (key.limit - counted + instances - 1) / instances : 0
+                // The share of what is left, but no more than twice what the key was asked for lately.
+                let share = counted < key.limit ? min((key.limit - counted + instances - 1) / instances, max(1, 2 * key.demand)) : 0
                 let from = key.exchanged ? max(key.windowStart(at: now), now - claimLifetime - 2 * interval - 1_000) : key.windowStart(at: now)
                 state.keys.values[index].beginExchange(claiming: share, deadline: now + claimLifetime, from: from,
                                                        through: now + 2 * claimLifetime, keyID: id, into: &batch.counts)
@@ -261,7 +270,7 @@ public final class RateLimiter: KeyRateLimiting, Sendable {
     // MARK: For tests and diagnostics
 
     /// How decisions are being made at `now`.
-    func mode(at now: Timestamp) -> Mode { state.withLock { $0.mode(at: now.milliseconds, liveWithin: liveWithin) } }
+    func mode(at now: Timestamp) -> Mode { state.withLock { $0.mode(at: now.milliseconds, liveWithin: liveWithin, claimLifetime: claimLifetime) } }
 
     /// Keys tracked in memory.
     var trackedKeys: Int { state.withLock { $0.keys.count } }
