@@ -13,9 +13,15 @@ struct RateLimitHeaders: RouterMiddleware {
             if response.headers[RateLimitHeader.limit] == nil { response.headers.append(contentsOf: decision.headers) }
             return response
         } catch let error as APIError where error.headers[RateLimitHeader.limit] == nil {
-            var headers = error.headers
-            headers.append(contentsOf: decision.headers)
-            throw APIError(error.status, error.message, headers: headers)
+            throw Self.adding(decision, to: error)
+        } catch let error as FieldError {
+            throw Self.adding(decision, to: APIError.badRequest(error.message))
         }
+    }
+
+    static func adding(_ decision: RateLimitDecision, to error: APIError) -> APIError {
+        var headers = error.headers
+        headers.append(contentsOf: decision.headers)
+        return APIError(error.status, error.message, headers: headers)
     }
 }
