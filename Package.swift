@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "keysmith", targets: ["KeysmithCLI"]),
         .library(name: "KeysmithWebhooks", targets: ["KeysmithWebhooks"]),
+        .library(name: "KeysmithClient", targets: ["KeysmithClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -23,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // The domain: key format, rules, domain types and the store protocol. No HTTP, no database driver.
@@ -45,6 +48,8 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 "KeysmithWebhooks",
             ],
             resources: [.copy("Dashboard/Public"), .copy("HTTP/openapi.yaml")],
@@ -55,11 +60,23 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
+        // A Hummingbird middleware that asks Keysmith's /v1/auth/verify about each request.
+        .target(
+            name: "KeysmithClient",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),  // Hummingbird's own header types
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "KeysmithCLI",
             dependencies: [
                 "Keysmith",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -68,9 +85,11 @@ let package = Package(
             dependencies: [
                 "Keysmith",
                 "KeysmithCore",
+                "KeysmithClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
