@@ -7,15 +7,15 @@ import Synchronization
 /// buckets, and a bucket is forgotten only once its end has left the window, so no window of the key's
 /// length ever holds more than `limit` served requests.
 ///
-/// With several instances on one database, each instance serves a key's requests from a *claim*: a share
-/// of what is left of the limit, `ceil((limit - counted) / instances)`, written to the shared count in
-/// advance by an exchange and granted only as far as the total, read back in the same transaction, leaves
-/// room. Claims are therefore seen by the other instances before they are spent, and whatever order the
-/// exchanges commit in, the claims granted never add up to more than the limit. Outside a claim an
-/// instance serves at most one request per key between two exchanges (a key new to it, or a claim spent
-/// while the limit has room; the next exchange is then started early), and these are what may pass the
-/// limit: at most one per other instance. While exchanges fail, each instance serves at most its share of
-/// the limit, `ceil(limit / instances)`, counted by itself. See README, "Rate limits".
+/// With several instances on one database, each serves a key's requests from a *claim*: its share of
+/// what is left of the limit, `ceil((limit - counted) / instances)` (no more than twice its recent
+/// demand), written to the shared count in advance by an exchange and granted only as far as the total
+/// read back in the same transaction leaves room. Claims are seen by the other instances before they are
+/// spent, so whatever order exchanges commit in, the claims granted never add up to more than the limit.
+/// Outside a claim an instance serves only a key new to it, at most `coldAllowance` requests per window
+/// (and starts an exchange at once): these, unknown to the others until that exchange, are all that may
+/// pass the limit. While exchanges fail, each instance serves at most its share of the limit,
+/// `ceil(limit / instances)`, counted by itself. See README, "Rate limits".
 public final class RateLimiter: KeyRateLimiting, Sendable {
     /// The buckets a window is cut into: a request is remembered for at most a tenth of the window longer
     /// than the window.
