@@ -146,6 +146,29 @@ import Testing
         }
     }
 
+    /// The rate limiter's answer in the gateway's shape: `RateLimit-*` on every answer, then 429 with
+    /// `Retry-After`, the exact body, and the body again in `X-Keysmith-Error` for nginx.
+    @Test func aKeyPastItsRateLimitGets429WithRetryAfter() async throws {
+        try await withApp(.sqlite) { client, ws in
+            let (_, token) = try await client.createKey(ws.adminToken, #"{"name": "limited", "rate_limit": {"limit": 2, "window_seconds": 60}}"#)
+            for remaining in ["1", "0"] {
+                let (status, _, response) = try await client.call(.get, "/v1/auth/verify", token: token)
+                #expect(status == .ok)
+                #expect(response.headers[Self.header("RateLimit-Limit")] == "2")
+                #expect(response.headers[Self.header("RateLimit-Remaining")] == remaining)
+                #expect(Int(response.headers[Self.header("RateLimit-Reset")] ?? "") != nil)
+            }
+            let (status, _, response) = try await client.call(.get, "/v1/auth/verify", token: token)
+            let body = #"{"statusCode":429,"message":"Too Many Requests","error":"Too Many Requests"}"#
+            #expect(status == .tooManyRequests)
+            #expect(String(buffer: response.body) == body)
+            #expect(response.headers[Self.header("X-Keysmith-Error")] == body)
+            #expect((Int(response.headers[.retryAfter] ?? "") ?? 0) >= 1)
+            #expect(response.headers[Self.header("RateLimit-Remaining")] == "0")
+            #expect(response.headers[Self.header("X-Keysmith-Key-Id")] == nil)
+        }
+    }
+
     /// Needs the store to persist `allowed_ips`. The client address comes from `X-Forwarded-For` or
     /// `X-Real-IP` only when the peer is a `--trusted-proxy`.
     @Test func aKeyUsedFromOutsideItsAllowedAddressesIs403OnVerifyAndEveryRoute() async throws {
