@@ -7,7 +7,8 @@
 # The upstream is a second nginx server that answers `return 200`, so it cannot be the bottleneck; both
 # nginx runs go through the same nginx process and the same `upstream` block. Each round runs 1 and 2 back
 # to back, then 3's two runs, the order swapped every round; it prints the median requests/second of each,
-# the ratios of the medians and the medians of the rounds' own ratios. Kong publishes 0.76 of its
+# the ratios of the medians and the medians of the rounds' own ratios, and the CPU time nginx (master and
+# workers) and Keysmith spent per request (user + system, from /proc). Kong publishes 0.76 of its
 # no-plugin throughput for key-auth with rate limiting; the target for whoami with a rate limit is 0.95.
 # With no way to give a key a rate limit (the field is refused or not kept), that line prints "n/a".
 set -euo pipefail
@@ -85,9 +86,12 @@ http {
     }
 }
 EOF
+keysmith_pid=${pids[0]}
 "$nginx" -p "$work/nginx" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
-pids+=($!)
+nginx_pid=$!
+pids+=("$nginx_pid")
 for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$gateway_port/" && break; sleep 0.1; done
+nginx_pids=("$nginx_pid" $(pgrep -P "$nginx_pid"))  # the master and its workers
 
 expect() {  # expect STATUS URL [TOKEN]
   local got; got=$(curl -s -o /dev/null -w '%{http_code}' ${3:+-H "Authorization: Bearer $3"} "$2")
@@ -102,13 +106,21 @@ expect 200 "http://127.0.0.1:$keysmith_port/v1/auth/whoami" "$plain"
 refuse_errors() {
   if grep -qE "Non-2xx|Socket errors" "$1"; then echo "wrk saw errors:" >&2; cat "$1" >&2; exit 1; fi
 }
-run() {  # run URL [token] -> requests/second
+ticks() { for pid in "$@"; do awk '{print $14 + $15}' "/proc/$pid/stat"; done | awk '{t += $1} END {print t}'; }
+hz=$(getconf CLK_TCK)
+run() {  # run URL [token] -> requests/second, and appends nginx's and Keysmith's CPU per request (us) to $cpu_log
   local args=(-t"$threads" -c"$connections" -d"$duration")
   [ -n "${2:-}" ] && args+=(-H "Authorization: Bearer $2")
+  local n0 k0; n0=$(ticks "${nginx_pids[@]}"); k0=$(ticks "$keysmith_pid")
   wrk "${args[@]}" "$1" >"$work/wrk.txt"
   refuse_errors "$work/wrk.txt"
+  local n1 k1; n1=$(ticks "${nginx_pids[@]}"); k1=$(ticks "$keysmith_pid")
+  awk -v n=$((n1 - n0)) -v k=$((k1 - k0)) -v hz="$hz" -v url="$1" '/ requests in / {r = $1}
+    END {printf "%s %.1f %.1f\n", url, n / hz * 1e6 / r, k / hz * 1e6 / r}' "$work/wrk.txt" >>"$cpu_log"
   awk '/Requests\/sec/ {print $2}' "$work/wrk.txt"
 }
+cpu_log=$work/cpu.txt
+: >"$cpu_log"
 ratio() { python3 -c "print(round($1 / $2, 3))"; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
@@ -146,6 +158,11 @@ printf 'wrk -> nginx -> upstream                     %10.0f req/s (median of: %s
 printf 'wrk -> nginx + auth_request -> Keysmith      %10.0f req/s (median of: %s)\n' "$gated" "${gateds[*]}"
 printf 'ratio of the medians                         %10.3f (Kong key-auth + rate limiting: 0.76)\n' "$(ratio "$gated" "$direct")"
 printf 'ratio per round                              %10.3f (median of: %s)\n' "$(median "${gate_ratios[@]}")" "${gate_ratios[*]}"
+cpu() {  # cpu URL COLUMN -> the median CPU per request of that process over the runs of URL
+  median $(awk -v url="$1" -v col="$2" '$1 == url {print $col}' "$cpu_log")
+}
+printf 'CPU per request, nginx (all workers) / Keysmith: without Keysmith %s / %s us, with it %s / %s us (medians)\n' \
+  "$(cpu "$direct_url" 2)" "$(cpu "$direct_url" 3)" "$(cpu "$gated_url" 2)" "$(cpu "$gated_url" 3)"
 if [ -n "$limited" ]; then
   plain_rps=$(median "${plains[@]}") limited_rps=$(median "${limiteds[@]}")
   printf 'GET /v1/auth/whoami, no rate limit          %10.0f req/s (median of: %s)\n' "$plain_rps" "${plains[*]}"
