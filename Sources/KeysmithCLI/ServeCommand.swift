@@ -41,6 +41,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Days to keep webhook events, deliveries and attempts. Env: KEYSMITH_WEBHOOK_RETENTION_DAYS.")
     var webhookRetentionDays: Int = ProcessInfo.processInfo.environment["KEYSMITH_WEBHOOK_RETENTION_DAYS"].flatMap(Int.init) ?? 30
 
+    @Option(help: ArgumentHelp(
+        "Memory for the key cache, estimated per entry (about 1.3 KB a key, 230 bytes an unknown id); KiB, MiB or GiB. Env: KEYSMITH_CACHE_MEMORY.",
+        valueName: "SIZE"))
+    var cacheMemory: String = ProcessInfo.processInfo.environment["KEYSMITH_CACHE_MEMORY"] ?? MemorySize.describe(KeyCache.defaultMemoryBudget)
+
     @Option(help: "trace, debug, info, notice, warning, error or critical. Env: KEYSMITH_LOG_LEVEL.")
     var logLevel: String = ProcessInfo.processInfo.environment["KEYSMITH_LOG_LEVEL"] ?? "info"
 
@@ -54,6 +59,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...100_000).contains(maxConnections) else { throw ValidationError("--max-connections must be from 1 to 100000") }
         guard (1...100_000).contains(lookupBudget) else { throw ValidationError("--lookup-budget must be from 1 to 100000") }
         guard (1...3650).contains(webhookRetentionDays) else { throw ValidationError("--webhook-retention-days must be from 1 to 3650") }
+        guard let cacheBytes = MemorySize.bytes(cacheMemory), cacheBytes >= 1 << 20 else {
+            throw ValidationError("--cache-memory '\(cacheMemory)' must be at least 1MiB, written like 512MiB or 2GiB")
+        }
     }
 
     func run() async throws {
@@ -71,6 +79,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.maxConnections = maxConnections
         options.lookupBudget = lookupBudget
         options.webhookRetention = .seconds(webhookRetentionDays * 86400)
+        options.cacheMemory = MemorySize.bytes(cacheMemory) ?? KeyCache.defaultMemoryBudget
         let logger = CommandLogging.logger(level: options.logLevel)
 
         let (store, services) = try await database.location.open(logger: logger)

@@ -10,14 +10,15 @@ import Testing
 @Suite struct AuthenticationTests {
     @Test(arguments: Backend.available)
     func everyBadCredentialGetsTheSameExact401(_ backend: Backend) async throws {
-        try await withApp(backend) { client, ws in
+        let clock = TestClock()
+        try await withApp(backend, configure: { $0.clock = clock.now }) { client, ws in
             let (expiring, expiringToken) = try await client.createKey(ws.adminToken, """
-                {"name": "short-lived", "expires_at": "\(Timestamp.now().adding(milliseconds: 4000).description)"}
+                {"name": "short-lived", "expires_at": "\(clock.read().adding(milliseconds: 60_000).description)"}
                 """)
             #expect(expiring["is_expired"].bool == false)
             let (revoked, revokedToken) = try await client.createKey(ws.adminToken, #"{"name": "revoked"}"#)
             _ = try await client.call(.delete, "/v1/api-keys/\(try #require(revoked["id"].string))", token: ws.adminToken)
-            try await Task.sleep(for: .milliseconds(4100))
+            clock.advance(seconds: 61)  // the short-lived key expires
 
             let keyID = ws.adminToken.split(separator: ":")[0]
             let wrongSecret = APIKeyToken.generate(prefix: "ks_").secret

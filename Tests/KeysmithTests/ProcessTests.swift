@@ -41,6 +41,17 @@ import Testing
         }
     }
 
+    @Test func theCacheMemoryIsGivenWithABinaryUnit() async throws {
+        let database = TemporaryFile.path(suffix: ".sqlite")
+        for refused in ["512MB", "512KiB"] {
+            let result = try KeysmithBinary.run(["serve", "--database", database, "--port", "0", "--cache-memory", refused])
+            #expect(result.status != 0 && result.stderr.contains("--cache-memory '\(refused)' must be at least 1MiB"), "\(result.stderr)")
+        }
+        let server = try ServerProcess(database: database, extraArguments: ["--cache-memory", "64MiB"])
+        try await server.waitUntilReady()
+        _ = server.stop()
+    }
+
     @Test func workspaceCreateJSONIsOneObjectWithAWorkingKey() async throws {
         let database = TemporaryFile.path(suffix: ".sqlite")
         let result = try KeysmithBinary.run(["workspace", "create", "Acme", "--database", database, "--json"])

@@ -74,10 +74,11 @@ import Testing
     @Test(arguments: Backend.available)
     func renameRevokeAndExpiryAreEachSentOnce(_ backend: Backend) async throws {
         let inbox = WebhookInbox()
+        let clock = TestClock()
         try await withWebhookReceiver(inbox) { url in
-            try await withApp(backend, configure: Self.fastWebhooks) { client, ws in
+            try await withApp(backend, configure: { Self.fastWebhooks(&$0); $0.clock = clock.now }) { client, ws in
                 _ = try await client.call(.post, "/v1/webhooks", token: ws.adminToken, body: #"{"url": "\#(url)", "events": ["api_key.renamed", "api_key.revoked", "api_key.expired"]}"#)
-                let expiry = Timestamp.now().adding(milliseconds: 600).description
+                let expiry = clock.read().adding(milliseconds: 60_000).description
                 let (created, _) = try await client.createKey(ws.adminToken, #"{"name": "short", "expires_at": "\#(expiry)"}"#)
                 let id = try #require(created["id"].string)
                 _ = try await client.call(.patch, "/v1/api-keys/\(id)", token: ws.adminToken, body: #"{"name": "renamed"}"#)
@@ -88,6 +89,7 @@ import Testing
                 #expect(renamed.first?.json["data"]["name"].string == "renamed")
                 let revoked = try await inbox.wait(for: 1, type: "api_key.revoked")
                 #expect(revoked.first?.json["data"]["revoked_at"].string != nil)
+                clock.advance(seconds: 61)  // the short key expires
                 let expired = try await inbox.wait(for: 1, type: "api_key.expired")
                 #expect(expired.first?.json["data"]["id"].string == id)
                 #expect(expired.first?.json["data"]["is_expired"].bool == true)
@@ -167,6 +169,7 @@ import Testing
 
     @Test func pendingDeliveriesSurviveARestart() async throws {
         let location = Backend.sqlite.freshLocation()
+        let clock = TestClock()
         let keyFile = TemporaryFile.path(suffix: ".key")
         // First life: nothing listens on the receiver's port yet, so the delivery fails and waits for its retry.
         let port = Int.random(in: 40_000..<60_000)
@@ -174,7 +177,8 @@ import Testing
         let admin = try await withApp(.sqlite, location: location, configure: { options in
             Self.fastWebhooks(&options)
             options.encryptionKeyFile = keyFile
-            options.webhookRetrySchedule = [.zero, .seconds(4)]
+            options.webhookRetrySchedule = [.zero, .seconds(60)]
+            options.clock = clock.now
         }) { client, ws in
             _ = try await client.call(.post, "/v1/webhooks", token: ws.adminToken, body: #"{"url": "\#(hookURL)"}"#)
             _ = try await client.createKey(ws.adminToken, #"{"name": "made while the receiver was down"}"#)
@@ -187,12 +191,14 @@ import Testing
             #expect(attempts.count == 1 && attempts.first?.statusCode == nil, "the first attempt failed: \(attempts)")
             return ws.adminToken
         }
-        // Second life, a new application on the same database: the receiver is up now.
+        // Second life, a new application on the same database, once the retry is due: the receiver is up now.
+        clock.advance(seconds: 60)
         let inbox = WebhookInbox()
         try await withWebhookReceiver(inbox, port: port) { _ in
             try await withApp(.sqlite, location: location, configure: { options in
                 Self.fastWebhooks(&options)
                 options.encryptionKeyFile = keyFile
+                options.clock = clock.now
             }) { client, _ in
                 let delivered = try await inbox.wait(for: 1, type: "api_key.created", timeout: .seconds(15))
                 #expect(delivered.first?.json["data"]["name"].string == "made while the receiver was down")

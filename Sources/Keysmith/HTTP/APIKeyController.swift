@@ -10,6 +10,8 @@ struct APIKeyController {
     /// Told after each change, so the event it queued goes out at once rather than at the next poll.
     let deliverer: WebhookDeliverer
     var store: any KeyStore { issuer.store }
+    /// The application's clock (the issuer's): expiry checks and every key object's `is_expired`.
+    var clock: @Sendable () -> Timestamp { issuer.clock }
 
     static let dormancy: Int64 = 90 * 86_400_000
 
@@ -24,11 +26,12 @@ struct APIKeyController {
 
     @Sendable func create(_ request: Request, context: Context) async throws -> APIKeyResource {
         let caller = try context.requireCaller()
-        let fields = try Self.issueRequest(from: try await JSONObject.read(from: request, context: context), caller: caller, now: .now())
+        let now = clock()
+        let fields = try Self.issueRequest(from: try await JSONObject.read(from: request, context: context), caller: caller, now: now)
         let (key, token) = try await issuer.issue(fields)
         cache.invalidate([key.id])  // this process may remember the id as unknown
         deliverer.poke()
-        return APIKeyResource(key, secret: token.bearer)  // 201, the only response with a secret
+        return APIKeyResource(key, secret: token.bearer, now: now)  // 201, the only response with a secret
     }
 
     /// Bodies of up to 1,000 keys; a key's JSON is at most about 1.5 KiB.
@@ -45,7 +48,7 @@ struct APIKeyController {
         guard (1...Self.batchLimit).contains(items.count) else {
             throw APIError.badRequest("keys must hold 1 to \(Self.batchLimit) keys; it has \(items.count)")
         }
-        let now = Timestamp.now()
+        let now = clock()
         let requests = try items.enumerated().map { index, item in
             do {
                 return try Self.issueRequest(from: item, caller: caller, now: now)
@@ -86,7 +89,7 @@ struct APIKeyController {
         let parameters = QueryParameters(request)
         let page = try parameters.integer("page", default: 1, range: 1...1_000_000)
         let limit = try parameters.integer("limit", default: 20, range: 1...100)
-        let now = Timestamp.now()
+        let now = clock()
         let query = KeyListQuery(
             workspaceID: caller.workspaceID,
             page: page,
@@ -103,7 +106,7 @@ struct APIKeyController {
         let caller = try context.requireCaller()
         let id = try context.parameters.require("id")
         guard let key = try await store.key(id: id), key.workspaceID == caller.workspaceID else { throw Self.notFound(id, active: false) }
-        return APIKeyResource(key)
+        return APIKeyResource(key, now: clock())
     }
 
     @Sendable func rename(_ request: Request, context: Context) async throws -> APIKeyResource {
@@ -118,23 +121,24 @@ struct APIKeyController {
         guard let key = try await store.relabelKey(id: id, workspaceID: caller.workspaceID, change: change) else { throw Self.notFound(id) }
         cache.invalidate([id])
         deliverer.poke()
-        return APIKeyResource(key)
+        return APIKeyResource(key, now: clock())
     }
 
     @Sendable func revoke(_ request: Request, context: Context) async throws -> APIKeyResource {
         let caller = try context.requireCaller()
         let id = try context.parameters.require("id")
         let force = try QueryParameters(request).boolean("force")
+        let now = clock()
         let revoked: APIKey?
         do {
-            revoked = try await store.revokeKey(id: id, workspaceID: caller.workspaceID, at: .now(), allowingLastAdmin: force)
+            revoked = try await store.revokeKey(id: id, workspaceID: caller.workspaceID, at: now, allowingLastAdmin: force)
         } catch KeyStoreError.lastAdminKey {
             throw APIError.conflict("this is the workspace's last active admin key; revoking it would lock the workspace out. Create another admin key first, or add ?force=true")
         }
         guard let key = revoked else { throw Self.notFound(id) }
         cache.invalidate([id])
         deliverer.poke()
-        return APIKeyResource(key)
+        return APIKeyResource(key, now: now)
     }
 
     static func notFound(_ id: String, active: Bool = true) -> APIError {

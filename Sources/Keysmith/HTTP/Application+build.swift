@@ -41,8 +41,12 @@ public struct ServerOptions: Sendable {
     /// Webhook events, deliveries and attempts older than this are deleted.
     public var webhookRetention: Duration = .seconds(30 * 86400)
     public var webhookRetentionInterval: Duration = .seconds(3600)
-    /// The retention service's clock (tests move it forward instead of waiting).
-    public var webhookRetentionClock: @Sendable () -> Timestamp = { .now() }
+    /// Memory the key cache may hold, by its estimate of each entry (`--cache-memory`); past it, the least
+    /// recently loaded tenth is dropped.
+    public var cacheMemory: Int = KeyCache.defaultMemoryBudget
+    /// The one clock of the server: authentication, key expiry, the cache's ages, webhook schedules and
+    /// retention all read it (tests move it forward instead of waiting).
+    public var clock: @Sendable () -> Timestamp = { .now() }
 
     public init() {}
 
@@ -67,17 +71,20 @@ public func buildApplication(
     beforeServing: @escaping @Sendable () async throws -> Void = {}
 ) throws -> some ApplicationProtocol {
     let migrated = MigrationGate()
-    let cache = KeyCache(store: store)
+    let clock = options.clock
+    let cache = KeyCache(store: store, memoryBudget: options.cacheMemory, clock: clock)
     let secrets = try SecretBox.load(environment: options.encryptionKey, file: options.resolvedEncryptionKeyFile)
     let policy = WebhookTargetPolicy(allowPrivateTargets: options.allowPrivateWebhookTargets)
     let deliverer = WebhookDeliverer(store: store, secrets: secrets, policy: policy, schedule: options.webhookRetrySchedule,
-                                     pollInterval: options.webhookPollInterval, timeout: options.webhookTimeout, migrated: migrated, logger: logger)
+                                     pollInterval: options.webhookPollInterval, timeout: options.webhookTimeout, migrated: migrated, logger: logger,
+                                     clock: clock)
     let retention = WebhookRetention(store: store, retention: options.webhookRetention, interval: options.webhookRetentionInterval,
-                                     migrated: migrated, logger: logger, now: options.webhookRetentionClock)
-    let expiry = ExpiryNotifier(store: store, deliverer: deliverer, interval: options.expiryCheckInterval, migrated: migrated, logger: logger)
+                                     migrated: migrated, logger: logger, clock: clock)
+    let expiry = ExpiryNotifier(store: store, deliverer: deliverer, interval: options.expiryCheckInterval, migrated: migrated, logger: logger,
+                                clock: clock)
     let usage = UsageRecorder(store: store, interval: options.usageFlushInterval, logger: logger)
     let watcher = KeyChangeWatcher(store: store, cache: cache, interval: options.changePollInterval, migrated: migrated, logger: logger)
-    let issuer = KeyIssuer(store: store, secretPrefix: options.secretPrefix)
+    let issuer = KeyIssuer(store: store, secretPrefix: options.secretPrefix, clock: clock)
 
     let router = RouteRecorder(router: Router(context: KeysmithRequestContext.self, options: .autoGenerateHeadEndpoints), table: routes)
     router.add(middleware: ErrorMiddleware(routes: routes))
@@ -86,11 +93,12 @@ public func buildApplication(
     DashboardController().addRoutes(to: router)
 
     let authenticator = BearerAuthenticator(cache: cache, usage: usage, budget: LookupBudget(perAddress: options.lookupBudget, window: options.lookupWindow),
-                                            proxies: options.trustedProxies)
+                                            proxies: options.trustedProxies, clock: clock)
     let v1 = router.group("v1").add(middleware: authenticator)
     AuthController(store: store).addRoutes(to: v1)
     APIKeyController(issuer: issuer, cache: cache, deliverer: deliverer).addRoutes(to: v1.group("api-keys").requiring(.admin))
-    WebhookController(store: store, secrets: secrets, policy: policy, deliverer: deliverer, quotas: options.webhookQuotas).addRoutes(to: v1.group("webhooks").requiring(.admin))
+    WebhookController(store: store, secrets: secrets, policy: policy, deliverer: deliverer, quotas: options.webhookQuotas,
+                      clock: clock).addRoutes(to: v1.group("webhooks").requiring(.admin))
 
     var app = Application(
         router: router.router,

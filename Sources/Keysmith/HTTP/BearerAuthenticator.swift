@@ -13,14 +13,17 @@ struct BearerAuthenticator: RouterMiddleware {
     let usage: UsageRecorder
     let budget: LookupBudget
     let proxies: TrustedProxies
+    /// The application's clock: expiry, the cache's ages and the recorded use, all at one reading per request.
+    let clock: @Sendable () -> Timestamp
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard var header = Self.onlyValue(of: .authorization, in: request.headers),
               let token = header.withUTF8(Self.bearerToken)
         else { throw APIError.unauthorized }
         let address = clientAddress(request, context)
+        let now = clock()
         let found: VerifiedKey?
-        switch cache.lookup(id: token.keyID) {
+        switch cache.lookup(id: token.keyID, at: now) {
         case .hit(let key): found = key  // synchronous: no suspension on the common path
         case .absent: found = nil
         case .stale: found = try await cache.load(id: token.keyID)
@@ -41,7 +44,6 @@ struct BearerAuthenticator: RouterMiddleware {
         }
         guard let verified = found, verified.key.secretHash.matches(secret: token.secret) else { throw APIError.unauthorized }
 
-        let now = Timestamp.now()
         guard verified.key.isUsable(at: now) else { throw APIError.unauthorized }
 
         let userAgent = request.headers.first(where: { $0.name == .userAgent }).map { field in

@@ -11,6 +11,8 @@ struct WebhookController {
     let policy: WebhookTargetPolicy
     let deliverer: WebhookDeliverer
     let quotas: WebhookQuotas
+    /// The application's clock: creation and change times, the rotation grace, test events.
+    let clock: @Sendable () -> Timestamp
 
     func addRoutes(to group: RouterGroup<Context>) {
         group.post(use: create)
@@ -29,7 +31,7 @@ struct WebhookController {
         guard let url = try body.string("url") ?? nil else { throw APIError.badRequest("url is required") }
         try await policy.check(url)
         let secret = try Self.secret(try body.string("secret") ?? nil) ?? WebhookSigner.generateSecret()
-        let now = Timestamp.now()
+        let now = clock()
         let id = WebhookEndpoint.newID()
         let endpoint = WebhookEndpoint(
             id: id, workspaceID: caller.workspaceID, url: url,
@@ -79,9 +81,10 @@ struct WebhookController {
         }
         change.sealedSecret = try newSecret.map { try secrets.seal($0, webhookID: id) }
         // The replaced secret keeps signing beside the new one, so receivers can switch without losing deliveries.
-        if change.sealedSecret != nil { change.previousSecretUntil = Timestamp.now().adding(milliseconds: quotas.previousSecretGrace.milliseconds) }
+        let now = clock()
+        if change.sealedSecret != nil { change.previousSecretUntil = now.adding(milliseconds: quotas.previousSecretGrace.milliseconds) }
         guard change.url != nil || change.description != nil || change.events != nil || change.enabled != nil || change.sealedSecret != nil else { throw APIError.badRequest("give at least one of url, events, description, enabled, secret, rotate_secret") }
-        guard let endpoint = try await store.updateWebhook(id: id, workspaceID: caller.workspaceID, change: change, at: .now()) else {
+        guard let endpoint = try await store.updateWebhook(id: id, workspaceID: caller.workspaceID, change: change, at: now) else {
             throw Self.notFound(id)
         }
         return WebhookResource(endpoint: endpoint, secret: newSecret)
@@ -95,7 +98,7 @@ struct WebhookController {
 
     @Sendable func test(_ request: Request, context: Context) async throws -> Response {
         let endpoint = try await find(context)
-        let event = WebhookEvent.test(webhookID: endpoint.id, workspaceID: endpoint.workspaceID)
+        let event = WebhookEvent.test(webhookID: endpoint.id, workspaceID: endpoint.workspaceID, at: clock())
         if let wait = try await store.enqueueTest(event, webhookID: endpoint.id, limit: quotas.testEventsPerWindow,
                                                   windowMilliseconds: quotas.testEventWindow.milliseconds) {
             return try Self.tooManyRequests(

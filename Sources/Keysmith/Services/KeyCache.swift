@@ -7,6 +7,10 @@ import Synchronization
 /// change (or create) one. If the watcher has not synchronised within `stalenessBound` (database
 /// unreachable), cached keys are read again, so a revocation made elsewhere is never honoured later than
 /// that bound. Every entry is also bounded in age: a key older than `maximumAge` is read again.
+///
+/// The cache is bounded by memory, not by count: each entry's cost is estimated (`KeyCache.cost(of:)`),
+/// and when a new entry would pass `memoryBudget`, the least recently loaded entries go, about a tenth of
+/// the budget at once.
 public final class KeyCache: Sendable {
     /// What memory says about a key id.
     public enum Lookup: Sendable {
@@ -20,53 +24,75 @@ public final class KeyCache: Sendable {
         case unknown
     }
 
-    private enum Entry {
-        case key(VerifiedKey, loadedAt: ContinuousClock.Instant)
-        case absent(until: ContinuousClock.Instant)
+    private struct Entry {
+        /// `nil`: the id is known not to exist.
+        var key: VerifiedKey?
+        var loadedAt: Timestamp
+        /// Its neighbours in load order: the entries form a list, oldest to newest, through the dictionary,
+        /// so that eviction takes the oldest and a removal unlinks one in constant time, with no pause.
+        var older: String?
+        var newer: String?
     }
 
     private struct State {
         var entries: [String: Entry] = [:]
+        var oldest: String?
+        var newest: String?
+        /// The estimated bytes of every entry, the figure held under `memoryBudget`.
+        var bytes = 0
         /// Bumped on every invalidation, so a lookup that raced with one does not store a stale row.
         var generation: UInt64 = 0
-        var lastSync: ContinuousClock.Instant?
+        var lastSync: Timestamp?
         /// Queries in flight, by id: concurrent misses of one id share one query.
         var loading: [String: Task<VerifiedKey?, any Error>] = [:]
     }
 
+    /// 512 MiB: about 410,000 typical keys of the measured 1,310 bytes each (see `cost(of:)`); a million
+    /// keys in use need `--cache-memory 1.25GiB`.
+    public static let defaultMemoryBudget = 512 << 20
+
     private let store: any KeyStore
-    private let capacity: Int
-    private let stalenessBound: Duration
-    private let maximumAge: Duration
-    private let absenceTTL: Duration
-    /// The time, injectable so that tests move it instead of waiting.
-    private let now: @Sendable () -> ContinuousClock.Instant
+    /// The most the entries may cost, by `cost(of:)`.
+    let memoryBudget: Int
+    private let stalenessBound: Int64
+    private let maximumAge: Int64
+    private let absenceTTL: Int64
+    /// The application's clock; `KeyChangeWatcher` reads it too, since synchronisation is compared in its time.
+    let clock: @Sendable () -> Timestamp
     private let state = Mutex(State())
 
-    public init(store: any KeyStore, capacity: Int = 100_000, stalenessBound: Duration = .seconds(1),
+    public init(store: any KeyStore, memoryBudget: Int = KeyCache.defaultMemoryBudget, stalenessBound: Duration = .seconds(1),
                 maximumAge: Duration = .seconds(60), absenceTTL: Duration = .seconds(30),
-                now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }) {
-        self.now = now
+                clock: @escaping @Sendable () -> Timestamp = { .now() }) {
+        self.clock = clock
         self.store = store
-        self.capacity = max(10, capacity)
-        self.stalenessBound = stalenessBound
-        self.maximumAge = maximumAge
-        self.absenceTTL = absenceTTL
+        self.memoryBudget = max(0, memoryBudget)
+        self.stalenessBound = stalenessBound.milliseconds
+        self.maximumAge = maximumAge.milliseconds
+        self.absenceTTL = absenceTTL.milliseconds
     }
 
     /// What memory knows of this id; synchronous, for the request path.
-    public func lookup(id: String) -> Lookup {
-        let now = now()
-        return state.withLock { state in
+    public func lookup(id: String) -> Lookup { lookup(id: id, at: clock()) }
+
+    /// What memory knows of this id at `now`, a time the caller has just read from the clock.
+    ///
+    /// Ages are taken on the wall clock, so one that went backwards (a time set back) counts as too old, never
+    /// as young: entries are read again rather than kept beyond their bounds.
+    public func lookup(id: String, at now: Timestamp) -> Lookup {
+        state.withLock { state in
             guard let entry = state.entries[id] else { return .unknown }
-            let synchronised = state.lastSync.map { now - $0 < stalenessBound } ?? false
-            switch entry {
-            case .key(let key, let loadedAt):
-                return synchronised && now - loadedAt < maximumAge ? .hit(key) : .stale
-            case .absent(let until):
-                return synchronised && now < until ? .absent : .unknown
+            let synchronised = state.lastSync.map { Self.within(now, since: $0, stalenessBound) } ?? false
+            guard let key = entry.key else {
+                return synchronised && Self.within(now, since: entry.loadedAt, absenceTTL) ? .absent : .unknown
             }
+            return synchronised && Self.within(now, since: entry.loadedAt, maximumAge) ? .hit(key) : .stale
         }
+    }
+
+    private static func within(_ now: Timestamp, since start: Timestamp, _ bound: Int64) -> Bool {
+        let elapsed = now.milliseconds - start.milliseconds
+        return elapsed >= 0 && elapsed < bound
     }
 
     /// The key with this id, from memory when fresh, else from the store.
@@ -105,27 +131,52 @@ public final class KeyCache: Sendable {
             state.withLock { $0.loading[id] = nil }
             throw error
         }
-        let now = now()
+        let now = clock()
         state.withLock { state in
             state.loading[id] = nil
             guard state.generation == generation, state.lastSync != nil else { return }
-            if state.entries[id] == nil && state.entries.count >= capacity { evictSome(&state) }
-            state.entries[id] = found.map { .key($0, loadedAt: now) } ?? .absent(until: now + absenceTTL)
+            insert(found, id: id, at: now, into: &state)
         }
         return found
     }
 
-    /// Drops a tenth of the entries, in the dictionary's (hash, so arbitrary) order: a full cache never
-    /// empties at once, which would send every client to the database together.
-    private func evictSome(_ state: inout State) {
-        let victims = state.entries.keys.prefix(max(1, capacity / 10))
-        for id in Array(victims) { state.entries[id] = nil }
+    /// Remembers a key (or, for `nil`, that the id does not exist) as if a query had just found it; for
+    /// measuring and testing the memory bound without a store behind every entry.
+    func remember(_ found: VerifiedKey?, id: String) {
+        let now = clock()
+        state.withLock { insert(found, id: id, at: now, into: &$0) }
+    }
+
+    /// Stores an entry as the newest, first making room for it when it would pass the budget.
+    private func insert(_ found: VerifiedKey?, id: String, at now: Timestamp, into state: inout State) {
+        remove(id, from: &state)
+        let cost = Self.cost(of: found)
+        if state.bytes + cost > memoryBudget { evict(making: cost, in: &state) }
+        state.entries[id] = Entry(key: found, loadedAt: now, older: state.newest, newer: nil)
+        if let newest = state.newest { state.entries[newest]?.newer = id } else { state.oldest = id }
+        state.newest = id
+        state.bytes += cost
+    }
+
+    /// Drops the least recently loaded entries until `room` more bytes fit with a tenth of the budget to
+    /// spare: a full cache never empties at once, which would send every client to the database together.
+    /// Load order is close to use order, since every entry in use is loaded again within `maximumAge`.
+    private func evict(making room: Int, in state: inout State) {
+        let target = memoryBudget - memoryBudget / 10 - room
+        while state.bytes > target, let oldest = state.oldest { remove(oldest, from: &state) }
+    }
+
+    private func remove(_ id: String, from state: inout State) {
+        guard let entry = state.entries.removeValue(forKey: id) else { return }
+        if let older = entry.older { state.entries[older]?.newer = entry.newer } else { state.oldest = entry.newer }
+        if let newer = entry.newer { state.entries[newer]?.older = entry.older } else { state.newest = entry.older }
+        state.bytes -= Self.cost(of: entry.key)
     }
 
     public func invalidate(_ ids: some Sequence<String>) {
         state.withLock { state in
             state.generation &+= 1
-            for id in ids { state.entries[id] = nil }
+            for id in ids { remove(id, from: &state) }
         }
     }
 
@@ -134,10 +185,16 @@ public final class KeyCache: Sendable {
         state.withLock { state in
             state.generation &+= 1
             state.entries.removeAll(keepingCapacity: true)
+            state.oldest = nil
+            state.newest = nil
+            state.bytes = 0
         }
     }
 
     var count: Int { state.withLock { $0.entries.count } }
+
+    /// The estimated bytes of every entry.
+    var memoryUsed: Int { state.withLock { $0.bytes } }
 
     /// The key if memory holds it fresh (tests and the `key(id:)` fast path).
     func cachedKey(id: String) -> VerifiedKey? {
@@ -145,8 +202,61 @@ public final class KeyCache: Sendable {
         return nil
     }
 
-    /// Called by the watcher after each successful poll.
-    func markSynchronised(at instant: ContinuousClock.Instant) {
+    /// When the last successful poll of the change feed began; `nil` before the first.
+    var lastSynchronised: Timestamp? { state.withLock { $0.lastSync } }
+
+    /// Called by the watcher after each successful poll, with the time (on `clock`) the poll began.
+    func markSynchronised(at instant: Timestamp) {
         state.withLock { $0.lastSync = instant }
+    }
+}
+
+extension KeyCache {
+    /// What every entry holds beyond a key's own allocations: its dictionary slot (64 bytes a bucket with
+    /// its two neighbours' ids, the buckets three eighths to three quarters full), storage left behind when
+    /// the dictionary grows, and what the allocator adds. Measured, see `cost(of:)`.
+    static let entryOverhead = 230
+
+    /// The estimated bytes of an entry: `entryOverhead`, plus for a key the `VerifiedKey` object (with the
+    /// `APIKey` stored inline), each of its strings too long to be stored inline, its arrays and `labelsJSON`,
+    /// each rounded as the allocator rounds them. A field added to `APIKey` that holds a string or an array
+    /// belongs here too.
+    ///
+    /// Measured with `KeyCacheTests.measuredCostPerKey` and `measuredCostPerAbsentID` (the growth of the test
+    /// process's RSS while 200,000 entries are added, each kind in a process of its own; Linux x86-64, glibc
+    /// malloc, 2026-12): a typical key (a 24-character name, no description, no metadata, last used with a
+    /// 22-character user agent) 1,310 bytes, estimated 1,310 (1,080 + 230); an absent id 170 bytes,
+    /// estimated 230. 200,000 entries is just past a doubling of the dictionary, where its buckets are
+    /// emptiest: the figures are close to the most an entry costs.
+    static func cost(of key: VerifiedKey?) -> Int {
+        guard let verified = key else { return entryOverhead }
+        let key = verified.key
+        var bytes = entryOverhead + Heap.object(MemoryLayout<APIKey>.size + MemoryLayout<[UInt8]>.size)
+        bytes += Heap.array(verified.labelsJSON) + Heap.array(key.secretHash.bytes)
+        for text in [key.id, key.workspaceID, key.name, key.createdBy] { bytes += Heap.string(text) }
+        for text in [key.description, key.serviceAccountID, key.lastUsed?.ip, key.lastUsed?.userAgent, key.metadata, key.keyPrefix, key.rolledFrom] {
+            bytes += text.map(Heap.string) ?? 0
+        }
+        bytes += Heap.array(key.permissions) + key.permissions.reduce(0) { $0 + Heap.string($1) }
+        if let ranges = key.allowedIPs { bytes += Heap.array(ranges) + ranges.reduce(0) { $0 + Heap.array($1.network.bytes) } }
+        return bytes
+    }
+
+    /// Sizes of heap allocations as Swift lays them out and glibc's malloc rounds them.
+    private enum Heap {
+        /// A malloc chunk: the request and an 8-byte header, in 16-byte steps, at least 32.
+        static func chunk(_ request: Int) -> Int { max(32, (request + 8 + 15) & ~15) }
+        /// A class instance: 16 bytes of metadata and reference counts, then the stored properties.
+        static func object(_ properties: Int) -> Int { chunk(16 + properties) }
+        /// A native string's storage, unless it is at most 15 UTF-8 bytes and so stored in the `String` itself.
+        static func string(_ text: String) -> Int {
+            let count = text.utf8.count
+            return count <= 15 ? 0 : chunk(32 + count + 1)
+        }
+        /// An array's storage, by its count: its capacity can be 16 bytes more, depending on the free chunk
+        /// the allocator found, which would make equal keys cost differently. Empty arrays share one storage.
+        static func array<Element>(_ array: [Element]) -> Int {
+            array.isEmpty ? 0 : chunk(32 + array.count * MemoryLayout<Element>.stride)
+        }
     }
 }

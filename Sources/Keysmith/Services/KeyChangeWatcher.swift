@@ -28,8 +28,8 @@ public struct KeyChangeWatcher: Service {
         /// on every poll for five seconds after one change: each drop sends every request in flight with
         /// that key to the database.
         var applied: Set<Int64> = []
-        /// When the last successful poll began.
-        var lastPoll: ContinuousClock.Instant?
+        /// When the last successful poll began, on the cache's clock.
+        var lastPoll: Timestamp?
     }
 
     public func run() async throws {
@@ -53,11 +53,13 @@ public struct KeyChangeWatcher: Service {
     }
 
     /// One poll: drops the keys of entries not applied yet, then marks the cache synchronised as of the
-    /// poll's start. After a gap between polls longer than the overlap (the feed was unreachable, and may
-    /// have been pruned meanwhile), entries may have been missed, so the whole cache is dropped.
-    func poll(_ progress: inout Progress, now started: ContinuousClock.Instant = .now) async throws {
+    /// poll's start (`now`, by default the cache's clock). After a gap between polls longer than the overlap
+    /// (the feed was unreachable, and may have been pruned meanwhile), entries may have been missed, so the
+    /// whole cache is dropped; so it is when the clock went backwards, since the gap is then unknown.
+    func poll(_ progress: inout Progress, now: Timestamp? = nil) async throws {
+        let started = now ?? cache.clock()
         let (changes, next) = try await store.keysChanged(since: progress.cursor?.adding(milliseconds: -Self.overlap))
-        if let lastPoll = progress.lastPoll, started - lastPoll > .milliseconds(Self.overlap) {
+        if let lastPoll = progress.lastPoll, !(0...Self.overlap).contains(started.milliseconds - lastPoll.milliseconds) {
             logger.notice("key change feed resumed after a gap; dropping every cached key")
             cache.invalidateAll()
         } else {

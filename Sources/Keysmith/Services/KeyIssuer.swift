@@ -3,10 +3,13 @@ public struct KeyIssuer: Sendable {
     public let store: any KeyStore
     /// The fixed prefix of every new secret (default `ks_`), for secret scanners.
     public let secretPrefix: String
+    /// The application's clock: the creation time of every key and workspace.
+    public let clock: @Sendable () -> Timestamp
 
-    public init(store: any KeyStore, secretPrefix: String = "ks_") {
+    public init(store: any KeyStore, secretPrefix: String = "ks_", clock: @escaping @Sendable () -> Timestamp = { .now() }) {
         self.store = store
         self.secretPrefix = secretPrefix
+        self.clock = clock
     }
 
     /// What a new key is made of, before it has an id.
@@ -38,7 +41,7 @@ public struct KeyIssuer: Sendable {
     /// Stores new keys in one transaction, all or none, in the order asked for.
     public func issue(_ requests: [Request]) async throws -> [(key: APIKey, token: APIKeyToken)] {
         while true {
-            let now = Timestamp.now()
+            let now = clock()
             let issued = requests.map { request in
                 let token = APIKeyToken.generate(prefix: secretPrefix)
                 let key = APIKey(
@@ -60,7 +63,7 @@ public struct KeyIssuer: Sendable {
 
     /// Creates a workspace and its first `admin` key.
     public func createWorkspace(named rawName: String, createdBy: String = "cli") async throws -> (workspace: Workspace, key: APIKey, token: APIKeyToken) {
-        let workspace = Workspace(id: Workspace.newID(), name: try KeyFields.workspaceName(rawName), createdAt: .now())
+        let workspace = Workspace(id: Workspace.newID(), name: try KeyFields.workspaceName(rawName), createdAt: clock())
         try await store.createWorkspace(workspace)
         let (key, token) = try await issue(.init(workspaceID: workspace.id, name: "admin", scope: .admin, createdBy: createdBy))
         return (workspace, key, token)

@@ -34,13 +34,18 @@ public final class WebhookDeliverer: Service, Sendable {
     var leaseMilliseconds: Int64 { max(30_000, 2 * timeout.milliseconds) }
     let migrated: MigrationGate
     let logger: Logger
+    /// The application's clock: what is due, attempt times (and so signature timestamps), retry times.
+    /// Durations and deadlines of a send are real time, on `ContinuousClock`.
+    let clock: @Sendable () -> Timestamp
     private let inFlight = Mutex<[String: Int]>([:])
     private let wakeUp: AsyncStream<Void>.Continuation
     private let wakeUps: AsyncStream<Void>
 
     public init(store: any KeyStore, secrets: SecretBox, policy: WebhookTargetPolicy, schedule: [Duration] = standardSchedule,
-                pollInterval: Duration = .seconds(1), timeout: Duration = .seconds(15), migrated: MigrationGate, logger: Logger) {
+                pollInterval: Duration = .seconds(1), timeout: Duration = .seconds(15), migrated: MigrationGate, logger: Logger,
+                clock: @escaping @Sendable () -> Timestamp = { .now() }) {
         self.migrated = migrated
+        self.clock = clock
         self.store = store
         self.secrets = secrets
         self.policy = policy
@@ -81,7 +86,7 @@ public final class WebhookDeliverer: Service, Sendable {
         let claimed: [ClaimedDelivery]
         do {
             // The store skips endpoints already at `perEndpointLimit`, so one endpoint's backlog never fills the claim.
-            claimed = try await store.claimDeliveries(now: .now(), limit: totalLimit - busy, perEndpoint: perEndpointLimit,
+            claimed = try await store.claimDeliveries(now: clock(), limit: totalLimit - busy, perEndpoint: perEndpointLimit,
                                                       leaseMilliseconds: leaseMilliseconds)
         } catch {
             logger.error("cannot claim webhook deliveries", metadata: ["error": "\(String(reflecting: error))"])
@@ -113,7 +118,7 @@ public final class WebhookDeliverer: Service, Sendable {
     func send(_ delivery: ClaimedDelivery) async {
         let attemptNumber = delivery.attempts + 1
         let started = ContinuousClock.now
-        let attemptedAt = Timestamp.now()
+        let attemptedAt = clock()
         var statusCode: Int?
         var failure: String?
         do {
@@ -130,7 +135,7 @@ public final class WebhookDeliverer: Service, Sendable {
         } else if statusCode == 410 {
             outcome = .gone
         } else if attemptNumber < schedule.count {
-            outcome = .retry(at: Timestamp.now().adding(milliseconds: schedule[attemptNumber].milliseconds))
+            outcome = .retry(at: clock().adding(milliseconds: schedule[attemptNumber].milliseconds))
         } else {
             outcome = .failed
         }

@@ -9,17 +9,17 @@ public struct WebhookRetention: Service {
     let interval: Duration
     let migrated: MigrationGate
     let logger: Logger
-    /// The current time; injected by tests to age rows without waiting.
-    let now: @Sendable () -> Timestamp
+    /// The application's clock (tests move it forward to age rows without waiting).
+    let clock: @Sendable () -> Timestamp
 
     public init(store: any KeyStore, retention: Duration, interval: Duration, migrated: MigrationGate, logger: Logger,
-                now: @escaping @Sendable () -> Timestamp = { .now() }) {
+                clock: @escaping @Sendable () -> Timestamp = { .now() }) {
         self.store = store
         self.retention = retention
         self.interval = interval
         self.migrated = migrated
         self.logger = logger
-        self.now = now
+        self.clock = clock
     }
 
     public func run() async throws {
@@ -35,7 +35,7 @@ public struct WebhookRetention: Service {
     /// One pass; returns what it deleted (zero when the store failed, which is logged).
     @discardableResult
     public func prune() async -> WebhookPruneCount {
-        let now = now()
+        let now = clock()
         do {
             let count = try await store.pruneWebhookHistory(before: now.adding(milliseconds: -retention.milliseconds), now: now)
             if count != WebhookPruneCount() {
