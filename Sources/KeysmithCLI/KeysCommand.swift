@@ -34,8 +34,9 @@ struct KeysCommand: AsyncParsableCommand {
                 if json {
                     printJSON(summary(of: key))
                 } else {
-                    let status = key.revokedAt != nil ? "revoked" : key.isExpired(at: .now()) ? "expired" : "active"
-                    print("\(key.id)  \(key.scope.rawValue.padding(10))  \(status.padding(8))  last used \(key.lastUsed?.at.description ?? "never")  \(key.name)")
+                    let status = key.revokedAt != nil ? "revoked" : key.isExpired(at: .now()) ? "expired" : !key.enabled ? "disabled" : "active"
+                    let prefix = (key.keyPrefix ?? "-").padding(10)
+                    print("\(key.id)  \(prefix)  \(key.scope.rawValue.padding(10))  \(status.padding(8))  last used \(key.lastUsed?.at.description ?? "never")  \(key.name)")
                 }
             }
         }
@@ -66,7 +67,7 @@ struct KeysCommand: AsyncParsableCommand {
             let (key, token) = try await database.location.withStore(logger: CommandLogging.logger()) { [request] store in
                 var request = request
                 request.workspaceID = try await resolveWorkspace(workspace, in: store).id
-                return try await KeyIssuer(store: store, secretPrefix: secretPrefix).issue(request)
+                return try await KeyIssuer(store: store, secretPrefix: secretPrefix).issue(request, audit: .cli)
             }
             if json {
                 var object = summary(of: key)
@@ -88,7 +89,8 @@ struct KeysCommand: AsyncParsableCommand {
             let id = id
             let revoked = try await database.location.withStore(logger: CommandLogging.logger()) { store -> APIKey? in
                 guard let key = try await store.key(id: id) else { return nil }
-                return try await store.revokeKey(id: id, workspaceID: key.workspaceID, at: .now(), allowingLastAdmin: true)  // the operator's recovery tool
+                // The operator's recovery tool: it may revoke the last admin key.
+                return try await store.revokeKey(id: id, workspaceID: key.workspaceID, at: .now(), allowingLastAdmin: true, audit: .cli)
             }
             guard let revoked else { throw ValidationError("no active key with id '\(id)'") }
             print("Revoked key \(revoked.id) (\(revoked.name)) at \(revoked.revokedAt?.description ?? "")")
@@ -107,6 +109,7 @@ private func summary(of key: APIKey) -> [String: Any?] {
         "id": key.id, "name": key.name, "scope": key.scope.rawValue, "workspace_id": key.workspaceID,
         "created_at": key.createdAt.description, "expires_at": key.expiresAt?.description,
         "last_used_at": key.lastUsed?.at.description, "revoked_at": key.revokedAt?.description,
+        "key_prefix": key.keyPrefix, "enabled": key.enabled, "rolled_from": key.rolledFrom,
     ]
 }
 

@@ -3,6 +3,8 @@ import Foundation
 import Hummingbird
 import Keysmith
 import Logging
+import Metrics
+import Prometheus
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "serve", abstract: "Run the HTTP server.")
@@ -41,10 +43,32 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Days to keep webhook events, deliveries and attempts. Env: KEYSMITH_WEBHOOK_RETENTION_DAYS.")
     var webhookRetentionDays: Int = ProcessInfo.processInfo.environment["KEYSMITH_WEBHOOK_RETENTION_DAYS"].flatMap(Int.init) ?? 30
 
+    @Option(help: "Days to keep the audit log and hourly usage counts. Env: KEYSMITH_AUDIT_RETENTION_DAYS.")
+    var auditRetentionDays: Int = ProcessInfo.processInfo.environment["KEYSMITH_AUDIT_RETENTION_DAYS"].flatMap(Int.init) ?? 90
+
+    @Option(help: ArgumentHelp(
+        "How long before a key expires its api_key.expiring event is sent: 7d, 12h, 30m or 90s. Env: KEYSMITH_EXPIRY_WARNING.",
+        valueName: "DURATION"))
+    var expiryWarning: String = ProcessInfo.processInfo.environment["KEYSMITH_EXPIRY_WARNING"] ?? "7d"
+
     @Option(help: ArgumentHelp(
         "Memory for the key cache, estimated per entry (about 1.3 KB a key, 230 bytes an unknown id); KiB, MiB or GiB. Env: KEYSMITH_CACHE_MEMORY.",
         valueName: "SIZE"))
     var cacheMemory: String = ProcessInfo.processInfo.environment["KEYSMITH_CACHE_MEMORY"] ?? MemorySize.describe(KeyCache.defaultMemoryBudget)
+
+    @Option(help: ArgumentHelp(
+        "Milliseconds between two exchanges of rate-limit counts with the other instances, 10 to 250. Env: KEYSMITH_RATE_LIMIT_SYNC_INTERVAL.",
+        valueName: "MS"))
+    var rateLimitSyncInterval: Int = ProcessInfo.processInfo.environment["KEYSMITH_RATE_LIMIT_SYNC_INTERVAL"].flatMap(Int.init) ?? 100
+
+    @Option(help: "Port of a listener of its own that serves Prometheus metrics at /metrics; none unless given. Env: KEYSMITH_METRICS_PORT.")
+    var metricsPort: Int?
+
+    @Option(help: "Address the metrics listener binds. Env: KEYSMITH_METRICS_HOST.")
+    var metricsHost: String = ProcessInfo.processInfo.environment["KEYSMITH_METRICS_HOST"] ?? "127.0.0.1"
+
+    /// `--metrics-port`, else `KEYSMITH_METRICS_PORT`.
+    var resolvedMetricsPort: Int? { metricsPort ?? ProcessInfo.processInfo.environment["KEYSMITH_METRICS_PORT"].flatMap(Int.init) }
 
     @Option(help: "trace, debug, info, notice, warning, error or critical. Env: KEYSMITH_LOG_LEVEL.")
     var logLevel: String = ProcessInfo.processInfo.environment["KEYSMITH_LOG_LEVEL"] ?? "info"
@@ -59,6 +83,15 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...100_000).contains(maxConnections) else { throw ValidationError("--max-connections must be from 1 to 100000") }
         guard (1...100_000).contains(lookupBudget) else { throw ValidationError("--lookup-budget must be from 1 to 100000") }
         guard (1...3650).contains(webhookRetentionDays) else { throw ValidationError("--webhook-retention-days must be from 1 to 3650") }
+        guard (1...3650).contains(auditRetentionDays) else { throw ValidationError("--audit-retention-days must be from 1 to 3650") }
+        guard let warning = Self.duration(expiryWarning), warning <= 365 * 86400, warning >= 0 else {
+            throw ValidationError("--expiry-warning must be a duration such as 7d, 12h, 30m or 90s, at most 365d")
+        }
+        if let metricsPort = resolvedMetricsPort {
+            guard (0...65535).contains(metricsPort) else { throw ValidationError("--metrics-port must be from 0 to 65535") }
+            guard metricsPort == 0 || metricsPort != port else { throw ValidationError("--metrics-port must differ from --port") }
+        }
+        guard (10...250).contains(rateLimitSyncInterval) else { throw ValidationError("--rate-limit-sync-interval must be from 10 to 250 milliseconds") }
         guard let cacheBytes = MemorySize.bytes(cacheMemory), cacheBytes >= 1 << 20 else {
             throw ValidationError("--cache-memory '\(cacheMemory)' must be at least 1MiB, written like 512MiB or 2GiB")
         }
@@ -79,7 +112,19 @@ struct ServeCommand: AsyncParsableCommand {
         options.maxConnections = maxConnections
         options.lookupBudget = lookupBudget
         options.webhookRetention = .seconds(webhookRetentionDays * 86400)
+        options.auditRetention = .seconds(auditRetentionDays * 86400)
+        options.usageRetention = .seconds(auditRetentionDays * 86400)
+        options.expiryWarning = .seconds(Self.duration(expiryWarning) ?? 7 * 86400)
+        options.rateLimitSyncInterval = .milliseconds(rateLimitSyncInterval)
         options.cacheMemory = MemorySize.bytes(cacheMemory) ?? KeyCache.defaultMemoryBudget
+        if let metricsPort = resolvedMetricsPort {
+            // Once per process: libraries that record through swift-metrics land in the same registry.
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            options.metricsRegistry = registry
+            options.metricsPort = metricsPort
+            options.metricsHost = metricsHost
+        }
         let logger = CommandLogging.logger(level: options.logLevel)
 
         let (store, services) = try await database.location.open(logger: logger)
@@ -118,5 +163,20 @@ struct ServeCommand: AsyncParsableCommand {
         } catch KeyStoreError.duplicateWorkspaceName {
             return  // another instance bootstrapped the same database first
         }
+    }
+}
+
+extension ServeCommand {
+    /// `7d`, `12h`, `30m`, `90s` or a number of seconds, in seconds; `nil` for anything else.
+    static func duration(_ text: String) -> Int? {
+        let units: [Character: Int] = ["d": 86400, "h": 3600, "m": 60, "s": 1]
+        var digits = Substring(text)
+        var unit = 1
+        if let last = text.last, let seconds = units[last] {
+            unit = seconds
+            digits = digits.dropLast()
+        }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), let value = Int(digits), value >= 0, value <= 100_000_000 / unit else { return nil }
+        return value * unit
     }
 }

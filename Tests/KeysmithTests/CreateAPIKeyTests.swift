@@ -9,7 +9,8 @@ import Testing
 @Suite struct CreateAPIKeyTests {
     static let keyFields: Set<String> = [
         "id", "name", "description", "scope", "workspace_id", "service_account_id", "created_at", "created_by",
-        "expires_at", "permissions", "rate_limit", "allowed_ips", "is_expired", "last_used_at", "last_used_ip", "last_used_user_agent", "revoked_at",
+        "expires_at", "permissions", "rate_limit", "allowed_ips", "enabled", "key_prefix", "rolled_from", "metadata",
+        "is_expired", "last_used_at", "last_used_ip", "last_used_user_agent", "revoked_at",
     ]
 
     @Test(arguments: Backend.available)

@@ -29,10 +29,11 @@ import Testing
             #expect(cache.cachedKey(id: key.id) == nil)
             #expect(try await cache.key(id: key.id)?.key.name == "renamed")
 
-            // Both entries stay inside the five-second look-back, read by every poll, applied by none.
+            // Both entries stay inside the five-second look-back, read by every poll, applied by none (on a
+            // machine so loaded that the creation is already five seconds old, only the rename is read).
             for _ in 0..<5 {
                 try await watcher.poll(&progress)
-                #expect(progress.applied.count == 2)
+                #expect((1...2).contains(progress.applied.count))
                 #expect(cache.cachedKey(id: key.id)?.key.name == "renamed", "an applied entry dropped the key again")
             }
         }

@@ -28,7 +28,7 @@ struct APIKeyController {
         let caller = try context.requireCaller()
         let now = clock()
         let fields = try Self.issueRequest(from: try await JSONObject.read(from: request, context: context), caller: caller, now: now)
-        let (key, token) = try await issuer.issue(fields)
+        let (key, token) = try await issuer.issue(fields, audit: try context.auditContext())
         cache.invalidate([key.id])  // this process may remember the id as unknown
         deliverer.poke()
         return APIKeyResource(key, secret: token.bearer, now: now)  // 201, the only response with a secret
@@ -58,17 +58,22 @@ struct APIKeyController {
                 throw APIError.badRequest("keys[\(index)]: \(error.message)")
             }
         }
-        let issued = try await issuer.issue(requests)
+        let issued = try await issuer.issue(requests, audit: try context.auditContext())
         cache.invalidate(issued.map(\.key.id))
         deliverer.poke()
         return BatchResource(keys: issued.map { APIKeyResource($0.key, secret: $0.token.bearer, now: now) })
     }
 
+    static let createFields = Set(["name", "description", "scope", "expires_at", "expiresAt", "service_account_id", "serviceAccountId", "metadata"])
+        .union(KeyAccessFields.names)
+    static let updateFields = Set(["name", "description", "enabled", "metadata"]).union(KeyAccessFields.names)
+
     /// The key a create body asks for, checked against the caller's own scope and lifetime.
     static func issueRequest(from body: JSONObject, caller: APIKey, now: Timestamp) throws -> KeyIssuer.Request {
-        try body.requireOnly(["name", "description", "scope", "expires_at", "expiresAt", "service_account_id", "serviceAccountId"])
+        try body.requireOnly(Self.createFields)
         let scope = try KeyFields.scope(try body.string("scope") ?? nil, default: caller.scope)
         let expiry = try KeyFields.expiry(try body.string("expires_at", or: "expiresAt") ?? nil, now: now)
+        let access = try KeyAccessFields(body, nullPermissionsAllowed: true)
         let fields = KeyIssuer.Request(
             workspaceID: caller.workspaceID,
             name: try KeyFields.name(try body.string("name") ?? nil),
@@ -76,11 +81,16 @@ struct APIKeyController {
             scope: scope,
             expiresAt: try KeyFields.expiry(expiry, within: caller.expiresAt),
             serviceAccountID: try KeyFields.serviceAccountID(try body.string("service_account_id", or: "serviceAccountId") ?? nil),
-            createdBy: caller.id
+            createdBy: caller.id,
+            permissions: access.permissions ?? caller.permissions,  // seed 000: inherited from the creator
+            rateLimit: access.rateLimit ?? nil,
+            allowedIPs: access.allowedIPs ?? nil,
+            metadata: try body.metadata() ?? nil
         )
         guard caller.scope.allows(scope) else {
             throw APIError.forbidden("a key with scope '\(caller.scope.rawValue)' cannot create a key with scope '\(scope.rawValue)'")
         }
+        try KeyAccessFields.requireCovered(fields.permissions, by: caller)
         return fields
     }
 
@@ -113,12 +123,24 @@ struct APIKeyController {
         let caller = try context.requireCaller()
         let id = try context.parameters.require("id")
         let body = try await JSONObject.read(from: request, context: context)
-        try body.requireOnly(["name", "description"])
-        guard body.has("name") || body.has("description") else { throw APIError.badRequest("give a new name or description") }
-        var change = KeyLabelChange()
+        try body.requireOnly(Self.updateFields)
+        let access = try KeyAccessFields(body, nullPermissionsAllowed: false)
+        guard body.has("name") || body.has("description") || body.has("enabled") || body.has("metadata") || !access.isEmpty else {
+            throw APIError.badRequest("give a new name, description, enabled, metadata, permissions, rate_limit or allowed_ips")
+        }
+        if body.has("enabled"), try body.bool("enabled") == nil { throw APIError.badRequest("'enabled' must be true or false") }
+        var change = KeyLabelChange(permissions: access.permissions, rateLimit: access.rateLimit, allowedIPs: access.allowedIPs,
+                                    enabled: try body.bool("enabled"), metadata: try body.metadata())
         if body.has("name") { change.name = try KeyFields.name(try body.string("name") ?? nil) }
         if let description = try body.string("description") { change.description = .some(try KeyFields.description(description)) }
-        guard let key = try await store.relabelKey(id: id, workspaceID: caller.workspaceID, change: change) else { throw Self.notFound(id) }
+        if let permissions = access.permissions { try KeyAccessFields.requireCovered(permissions, by: caller) }
+        let changed: APIKey?
+        do {
+            changed = try await store.relabelKey(id: id, workspaceID: caller.workspaceID, change: change, audit: try context.auditContext())
+        } catch KeyStoreError.lastAdminKey {
+            throw APIError.conflict("this is the workspace's last usable admin key; disabling it would lock the workspace out. Create another admin key first")
+        }
+        guard let key = changed else { throw Self.notFound(id) }
         cache.invalidate([id])
         deliverer.poke()
         return APIKeyResource(key, now: clock())
@@ -131,7 +153,8 @@ struct APIKeyController {
         let now = clock()
         let revoked: APIKey?
         do {
-            revoked = try await store.revokeKey(id: id, workspaceID: caller.workspaceID, at: now, allowingLastAdmin: force)
+            revoked = try await store.revokeKey(id: id, workspaceID: caller.workspaceID, at: now, allowingLastAdmin: force,
+                                                audit: try context.auditContext())
         } catch KeyStoreError.lastAdminKey {
             throw APIError.conflict("this is the workspace's last active admin key; revoking it would lock the workspace out. Create another admin key first, or add ?force=true")
         }

@@ -20,7 +20,7 @@ struct APIKeyResource: JSONWritable, ResponseGenerator {
         }
     }
 
-    /// The members from `id` to `allowed_ips`: what cannot change while a key is cached, so `VerifiedKey`
+    /// The members from `id` to `metadata`: what cannot change while a key is cached, so `VerifiedKey`
     /// writes them once.
     static func writeLabels(of key: APIKey, to json: inout JSONWriter) {
         json.field("id", key.id)
@@ -33,6 +33,11 @@ struct APIKeyResource: JSONWritable, ResponseGenerator {
         json.field("created_by", key.createdBy)
         json.field("expires_at", key.expiresAt)
         writeAccess(of: key, to: &json)
+        json.field("enabled", key.enabled)
+        json.field("key_prefix", key.keyPrefix)
+        json.field("rolled_from", key.rolledFrom)
+        json.key("metadata")
+        if let metadata = key.metadata { json.raw(metadata) } else { json.null() }  // an object validated on the way in
     }
 
     /// `permissions`, `rate_limit` (`{"limit", "window_seconds"}` or `null`) and `allowed_ips` (normalised

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdCore
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 
 /// Everything `keysmith serve` needs to know; the CLI fills it from flags and environment variables.
@@ -24,8 +25,13 @@ public struct ServerOptions: Sendable {
     public var webhookRetrySchedule: [Duration] = WebhookDeliverer.standardSchedule
     public var webhookPollInterval: Duration = .seconds(1)
     public var expiryCheckInterval: Duration = .seconds(5)
-    /// Proxies whose `X-Forwarded-For` gives the client address (`--trusted-proxy`); none by default.
+    /// Proxies whose `X-Forwarded-For` (or `X-Real-IP`) gives the client address (`--trusted-proxy`); none by default.
     public var trustedProxies = TrustedProxies()
+    /// Counts the requests of keys that have a `rate_limit`; `nil`: the built-in `RateLimiter`, which
+    /// shares each limit with the other instances on the database.
+    public var rateLimiter: (any KeyRateLimiting)?
+    /// How often instances exchange rate-limit counts while limited keys are in use (`--rate-limit-sync-interval`).
+    public var rateLimitSyncInterval: Duration = .milliseconds(100)
     /// A connection with no request in progress for this long is closed (also one that trickles its headers).
     public var idleTimeout: Duration = .seconds(30)
     /// Connections served at once; further ones wait in the listen backlog.
@@ -41,12 +47,24 @@ public struct ServerOptions: Sendable {
     /// Webhook events, deliveries and attempts older than this are deleted.
     public var webhookRetention: Duration = .seconds(30 * 86400)
     public var webhookRetentionInterval: Duration = .seconds(3600)
+    /// Audit entries older than this are deleted (`--audit-retention-days`, 90 by default).
+    public var auditRetention: Duration = .seconds(90 * 86400)
+    /// Hourly usage counts older than this are deleted.
+    public var usageRetention: Duration = .seconds(90 * 86400)
+    /// How long before a key expires its `api_key.expiring` event is sent (`--expiry-warning`).
+    public var expiryWarning: Duration = .seconds(7 * 86400)
     /// Memory the key cache may hold, by its estimate of each entry (`--cache-memory`); past it, the least
     /// recently loaded tenth is dropped.
     public var cacheMemory: Int = KeyCache.defaultMemoryBudget
     /// The one clock of the server: authentication, key expiry, the cache's ages, webhook schedules and
     /// retention all read it (tests move it forward instead of waiting).
     public var clock: @Sendable () -> Timestamp = { .now() }
+    /// The port of the Prometheus listener, which serves only `/metrics` (`--metrics-port`); `nil`: none.
+    public var metricsPort: Int?
+    public var metricsHost = "127.0.0.1"
+    /// Where metrics are recorded; `nil`: a registry of this server's own when `metricsPort` is set, else
+    /// nothing is recorded. The CLI passes the one it bootstrapped `MetricsSystem` with.
+    public var metricsRegistry: PrometheusCollectorRegistry?
 
     public init() {}
 
@@ -72,31 +90,46 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     let migrated = MigrationGate()
     let clock = options.clock
-    let cache = KeyCache(store: store, memoryBudget: options.cacheMemory, clock: clock)
+    let observed = ServerMetrics(options)
+    let cache = KeyCache(store: store, memoryBudget: options.cacheMemory, clock: clock, metrics: observed.metrics)
     let secrets = try SecretBox.load(environment: options.encryptionKey, file: options.resolvedEncryptionKeyFile)
     let policy = WebhookTargetPolicy(allowPrivateTargets: options.allowPrivateWebhookTargets)
     let deliverer = WebhookDeliverer(store: store, secrets: secrets, policy: policy, schedule: options.webhookRetrySchedule,
                                      pollInterval: options.webhookPollInterval, timeout: options.webhookTimeout, migrated: migrated, logger: logger,
-                                     clock: clock)
+                                     clock: clock, metrics: observed.metrics)
     let retention = WebhookRetention(store: store, retention: options.webhookRetention, interval: options.webhookRetentionInterval,
                                      migrated: migrated, logger: logger, clock: clock)
     let expiry = ExpiryNotifier(store: store, deliverer: deliverer, interval: options.expiryCheckInterval, migrated: migrated, logger: logger,
-                                clock: clock)
-    let usage = UsageRecorder(store: store, interval: options.usageFlushInterval, logger: logger)
+                                clock: clock, warning: options.expiryWarning)
+    let auditRetention = AuditRetention(store: store, auditRetention: options.auditRetention, usageRetention: options.usageRetention,
+                                        interval: options.webhookRetentionInterval, migrated: migrated, logger: logger, clock: clock)
+    let rateLimiter = RateLimiter(interval: options.rateLimitSyncInterval, clock: clock)
+    let rateSync = RateLimitSync(limiter: rateLimiter, store: store, migrated: migrated, logger: logger)
+    let usage = UsageRecorder(store: store, interval: options.usageFlushInterval, logger: logger, metrics: observed.metrics)
     let watcher = KeyChangeWatcher(store: store, cache: cache, interval: options.changePollInterval, migrated: migrated, logger: logger)
     let issuer = KeyIssuer(store: store, secretPrefix: options.secretPrefix, clock: clock)
 
     let router = RouteRecorder(router: Router(context: KeysmithRequestContext.self, options: .autoGenerateHeadEndpoints), table: routes)
+    router.add(middleware: RequestIDMiddleware())  // first, so that every answer carries the id, errors included
+    observed.addMiddleware(to: router)
     router.add(middleware: ErrorMiddleware(routes: routes))
     router.get("/healthz") { _, _ in JSONWriter.response { $0.object { $0.field("status", "ok") } } }
     router.get("/openapi.yaml") { _, _ in try OpenAPIDocument.response() }
     DashboardController().addRoutes(to: router)
 
     let authenticator = BearerAuthenticator(cache: cache, usage: usage, budget: LookupBudget(perAddress: options.lookupBudget, window: options.lookupWindow),
-                                            proxies: options.trustedProxies, clock: clock)
-    let v1 = router.group("v1").add(middleware: authenticator)
-    AuthController(store: store).addRoutes(to: v1)
-    APIKeyController(issuer: issuer, cache: cache, deliverer: deliverer).addRoutes(to: v1.group("api-keys").requiring(.admin))
+                                            proxies: options.trustedProxies, clock: clock, rateLimiter: options.rateLimiter ?? rateLimiter,
+                                            metrics: observed.metrics.authentication)
+    let v1 = router.group("v1").add(middleware: authenticator).add(middleware: RateLimitHeaders())
+    let auth = AuthController(store: store)
+    auth.addRoutes(to: v1)
+    // Gateways read the error body from a header there, so that header is added outside the authenticator.
+    ForwardAuthController(auth: auth).addRoutes(to: router.group("v1/auth/verify").add(middleware: ForwardAuthErrorHeader()).add(middleware: authenticator)
+        .add(middleware: RateLimitHeaders()))
+    let apiKeys = v1.group("api-keys").requiring(.admin)
+    APIKeyController(issuer: issuer, cache: cache, deliverer: deliverer).addRoutes(to: apiKeys)
+    KeyLifecycleController(issuer: issuer, cache: cache, deliverer: deliverer).addRoutes(to: apiKeys)
+    AuditController(store: store).addRoutes(to: v1.group("audit-events").requiring(.admin))
     WebhookController(store: store, secrets: secrets, policy: policy, deliverer: deliverer, quotas: options.webhookQuotas,
                       clock: clock).addRoutes(to: v1.group("webhooks").requiring(.admin))
 
@@ -107,13 +140,15 @@ public func buildApplication(
             address: .hostname(options.host, port: options.port), serverName: nil,
             availableConnectionsDelegate: MaximumAvailableConnections(options.maxConnections)
         ),
-        services: storeServices + [watcher, usage, deliverer, expiry, retention],
+        services: storeServices + [rateSync, watcher, usage, deliverer, expiry, retention, auditRetention]
+            + observed.services(cache: cache, deliverer: deliverer, logger: logger),
         logger: logger
     )
     // Migrations run once the store's services (a PostgreSQL pool) are up, before the first request.
     app.beforeServerStarts {
         try await store.migrate()
         try await store.migrateWebhooks()
+        try? await rateLimiter.exchange(with: store)  // learn how many instances share the limits before the first request
         try await WebhookKeyCheck.verify(secrets, store: store)
         migrated.open()
         try await beforeServing()

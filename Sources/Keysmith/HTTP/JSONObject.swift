@@ -121,6 +121,53 @@ struct JSONObject {
     }
 }
 
+extension JSONObject {
+    /// The most a key's `metadata` may hold, as stored (compact JSON).
+    static let metadataLimit = 4096
+
+    /// `metadata`: absent is `nil`, `null` clears (`.some(nil)`), an object is kept as compact JSON with its
+    /// keys sorted (at most 4 KiB, nested at most 8 deep); anything else is a 400.
+    func metadata(_ field: String = "metadata") throws -> String?? {
+        switch fields[field] {
+        case nil: return nil
+        case .null?: return .some(nil)
+        case .object?:
+            var json = JSONWriter(capacity: 256)
+            guard fields[field]!.write(to: &json, depth: 0) else { throw APIError.badRequest("'\(field)' may be nested at most 8 levels deep") }
+            guard json.bytes.count <= Self.metadataLimit else {
+                throw APIError.badRequest("'\(field)' must be at most \(Self.metadataLimit) bytes of JSON; it is \(json.bytes.count)")
+            }
+            return .some(json.text)
+        default: throw APIError.badRequest("'\(field)' must be a JSON object or null")
+        }
+    }
+}
+
+extension JSONValue {
+    /// Compact JSON; integers without a fraction, object keys sorted. `false` past 8 levels of nesting.
+    func write(to json: inout JSONWriter, depth: Int) -> Bool {
+        guard depth < 8 else { return false }
+        var fits = true
+        switch self {
+        case .null: json.null()
+        case .bool(let value): json.raw(value ? "true" : "false")
+        case .number(let value):
+            if value.rounded() == value && abs(value) < 9_007_199_254_740_992 { json.raw(String(Int64(value))) } else { json.raw("\(value)") }
+        case .string(let value): json.string(value)
+        case .array(let items):
+            json.array(items) { json, item in fits = item.write(to: &json, depth: depth + 1) && fits }
+        case .object(let members):
+            json.object { json in
+                for (name, value) in members.sorted(by: { $0.key < $1.key }) {
+                    json.dynamicKey(name)
+                    fits = value.write(to: &json, depth: depth + 1) && fits
+                }
+            }
+        }
+        return fits
+    }
+}
+
 enum JSONValue: Decodable {
     case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
 

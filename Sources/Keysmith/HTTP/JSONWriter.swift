@@ -39,6 +39,14 @@ struct JSONWriter {
         afterKey = true
     }
 
+    /// A member name that is not known at compile time (a caller's metadata), escaped.
+    mutating func dynamicKey(_ name: String) {
+        separate()
+        Self.appendQuoted(name, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        afterKey = true
+    }
+
     mutating func field(_ name: StaticString, _ value: String?) {
         key(name)
         if let value { string(value) } else { null() }

@@ -39,7 +39,7 @@ struct WebhookController {
             events: try Self.events(body), sealedSecret: try secrets.seal(secret, webhookID: id), enabled: true, disabledReason: nil,
             createdAt: now, updatedAt: now
         )
-        guard try await store.createWebhook(endpoint, limit: quotas.endpointsPerWorkspace) else {
+        guard try await store.createWebhook(endpoint, limit: quotas.endpointsPerWorkspace, audit: try context.auditContext()) else {
             // Deleting an endpoint frees a place at once, so there is no better time to give than "now".
             return try Self.tooManyRequests("this workspace already has \(quotas.endpointsPerWorkspace) webhooks, the most it may have; delete one first",
                                             retryAfterSeconds: 60, request: request, context: context)
@@ -84,7 +84,7 @@ struct WebhookController {
         let now = clock()
         if change.sealedSecret != nil { change.previousSecretUntil = now.adding(milliseconds: quotas.previousSecretGrace.milliseconds) }
         guard change.url != nil || change.description != nil || change.events != nil || change.enabled != nil || change.sealedSecret != nil else { throw APIError.badRequest("give at least one of url, events, description, enabled, secret, rotate_secret") }
-        guard let endpoint = try await store.updateWebhook(id: id, workspaceID: caller.workspaceID, change: change, at: now) else {
+        guard let endpoint = try await store.updateWebhook(id: id, workspaceID: caller.workspaceID, change: change, at: now, audit: try context.auditContext()) else {
             throw Self.notFound(id)
         }
         return WebhookResource(endpoint: endpoint, secret: newSecret)
@@ -92,7 +92,9 @@ struct WebhookController {
 
     @Sendable func delete(_ request: Request, context: Context) async throws -> WebhookResource {
         let endpoint = try await find(context)
-        guard try await store.deleteWebhook(id: endpoint.id, workspaceID: endpoint.workspaceID) else { throw Self.notFound(endpoint.id) }
+        guard try await store.deleteWebhook(id: endpoint.id, workspaceID: endpoint.workspaceID, audit: try context.auditContext()) else {
+            throw Self.notFound(endpoint.id)
+        }
         return WebhookResource(endpoint: endpoint)
     }
 

@@ -60,11 +60,13 @@ public final class KeyCache: Sendable {
     /// The application's clock; `KeyChangeWatcher` reads it too, since synchronisation is compared in its time.
     let clock: @Sendable () -> Timestamp
     private let state = Mutex(State())
+    private let metrics: KeyCacheMetrics
 
     public init(store: any KeyStore, memoryBudget: Int = KeyCache.defaultMemoryBudget, stalenessBound: Duration = .seconds(1),
                 maximumAge: Duration = .seconds(60), absenceTTL: Duration = .seconds(30),
-                clock: @escaping @Sendable () -> Timestamp = { .now() }) {
+                clock: @escaping @Sendable () -> Timestamp = { .now() }, metrics: KeysmithMetrics = .disabled) {
         self.clock = clock
+        self.metrics = metrics.keyCache
         self.store = store
         self.memoryBudget = max(0, memoryBudget)
         self.stalenessBound = stalenessBound.milliseconds
@@ -80,7 +82,7 @@ public final class KeyCache: Sendable {
     /// Ages are taken on the wall clock, so one that went backwards (a time set back) counts as too old, never
     /// as young: entries are read again rather than kept beyond their bounds.
     public func lookup(id: String, at now: Timestamp) -> Lookup {
-        state.withLock { state in
+        let lookup = state.withLock { state -> Lookup in
             guard let entry = state.entries[id] else { return .unknown }
             let synchronised = state.lastSync.map { Self.within(now, since: $0, stalenessBound) } ?? false
             guard let key = entry.key else {
@@ -88,6 +90,8 @@ public final class KeyCache: Sendable {
             }
             return synchronised && Self.within(now, since: entry.loadedAt, maximumAge) ? .hit(key) : .stale
         }
+        metrics.record(lookup)
+        return lookup
     }
 
     private static func within(_ now: Timestamp, since start: Timestamp, _ bound: Int64) -> Bool {

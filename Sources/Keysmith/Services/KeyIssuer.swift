@@ -21,8 +21,14 @@ public struct KeyIssuer: Sendable {
         public var expiresAt: Timestamp?
         public var serviceAccountID: String?
         public var createdBy: String
+        public var permissions: [String]
+        public var rateLimit: RateLimit?
+        public var allowedIPs: [IPRange]?
+        /// A JSON object, as `JSONObject.metadata` wrote it.
+        public var metadata: String?
 
-        public init(workspaceID: String, name: String, description: String? = nil, scope: Scope, expiresAt: Timestamp? = nil, serviceAccountID: String? = nil, createdBy: String) {
+        public init(workspaceID: String, name: String, description: String? = nil, scope: Scope, expiresAt: Timestamp? = nil, serviceAccountID: String? = nil, createdBy: String,
+                    permissions: [String] = [Permissions.all], rateLimit: RateLimit? = nil, allowedIPs: [IPRange]? = nil, metadata: String? = nil) {
             self.workspaceID = workspaceID
             self.name = name
             self.description = description
@@ -30,16 +36,21 @@ public struct KeyIssuer: Sendable {
             self.expiresAt = expiresAt
             self.serviceAccountID = serviceAccountID
             self.createdBy = createdBy
+            self.permissions = permissions
+            self.rateLimit = rateLimit
+            self.allowedIPs = allowedIPs
+            self.metadata = metadata
         }
     }
 
     /// Stores a new key and returns it with its token, the only time the secret exists outside the caller.
-    public func issue(_ request: Request) async throws -> (key: APIKey, token: APIKeyToken) {
-        try await issue([request])[0]
+    public func issue(_ request: Request, audit: AuditContext? = nil) async throws -> (key: APIKey, token: APIKeyToken) {
+        try await issue([request], audit: audit)[0]
     }
 
     /// Stores new keys in one transaction, all or none, in the order asked for.
-    public func issue(_ requests: [Request]) async throws -> [(key: APIKey, token: APIKeyToken)] {
+    /// With `audit`, each key's creation is recorded in the same transaction.
+    public func issue(_ requests: [Request], audit: AuditContext? = nil) async throws -> [(key: APIKey, token: APIKeyToken)] {
         while true {
             let now = clock()
             let issued = requests.map { request in
@@ -47,13 +58,15 @@ public struct KeyIssuer: Sendable {
                 let key = APIKey(
                     id: token.keyID, workspaceID: request.workspaceID, name: request.name, description: request.description,
                     scope: request.scope, secretHash: SecretHash(secret: token.secret), serviceAccountID: request.serviceAccountID,
-                    createdAt: now, createdBy: request.createdBy, expiresAt: request.expiresAt
+                    createdAt: now, createdBy: request.createdBy, expiresAt: request.expiresAt,
+                    permissions: request.permissions, rateLimit: request.rateLimit, allowedIPs: request.allowedIPs,
+                    metadata: request.metadata, keyPrefix: token.keyPrefix(secretPrefix: secretPrefix)
                 )
                 return (key: key, token: token)
             }
             guard Set(issued.map(\.key.id)).count == issued.count else { continue }
             do {
-                try await store.insertKeys(issued.map(\.key))
+                try await store.insertKeys(issued.map(\.key), audit: audit)
                 return issued
             } catch KeyStoreError.duplicateKeyID {
                 continue  // 26^14 ids: a collision is rare enough that trying again is the whole answer
@@ -65,7 +78,8 @@ public struct KeyIssuer: Sendable {
     public func createWorkspace(named rawName: String, createdBy: String = "cli") async throws -> (workspace: Workspace, key: APIKey, token: APIKeyToken) {
         let workspace = Workspace(id: Workspace.newID(), name: try KeyFields.workspaceName(rawName), createdAt: clock())
         try await store.createWorkspace(workspace)
-        let (key, token) = try await issue(.init(workspaceID: workspace.id, name: "admin", scope: .admin, createdBy: createdBy))
+        let (key, token) = try await issue(.init(workspaceID: workspace.id, name: "admin", scope: .admin, createdBy: createdBy),
+                                           audit: createdBy == "cli" ? .cli : AuditContext(actor: createdBy))
         return (workspace, key, token)
     }
 

@@ -84,6 +84,10 @@ public final class SQLKeyStore: KeyStore {
         guard !keys.isEmpty else { return }
         do {
             try await database.transaction { db in
+                // The events and audit entries first: the workspace's row, locked by the counter update
+                // below until the commit, is then held only for the keys themselves.
+                try await Self.enqueue(.keyCreated, about: keys, on: db)
+                if let audit { try await Self.record(keys.map { Self.created($0, by: audit) }, on: db) }
                 // Each key takes the next number of its workspace, in the order given: the list's order.
                 var ordinals = [Int64](repeating: 0, count: keys.count)
                 var positions: [String: [Int]] = [:]
@@ -102,8 +106,6 @@ public final class SQLKeyStore: KeyStore {
                         \(SQLStatement.values(chunk) { Self.columns(of: keys[$0], ordinal: ordinals[$0]) })
                         """)
                 }
-                try await Self.enqueue(.keyCreated, about: keys, on: db)
-                if let audit { try await Self.record(keys.map { Self.created($0, by: audit) }, on: db) }
                 try await Self.noteChanges(of: keys.map(\.id), on: db)
             }
         } catch where database.isUniqueViolation(error) {

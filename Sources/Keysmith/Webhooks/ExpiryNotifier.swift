@@ -1,7 +1,8 @@
 import Logging
 import ServiceLifecycle
 
-/// Queues one `api_key.expired` event for each key soon after its `expires_at` passes.
+/// Queues one `api_key.expired` event for each key soon after its `expires_at` passes, and one
+/// `api_key.expiring` event `warning` before it.
 public struct ExpiryNotifier: Service {
     let store: any KeyStore
     let deliverer: WebhookDeliverer
@@ -10,13 +11,18 @@ public struct ExpiryNotifier: Service {
     let logger: Logger
     /// The application's clock: a key is expired once its `expires_at` is not after it.
     let clock: @Sendable () -> Timestamp
+    /// How long before its expiry a key's `api_key.expiring` event is sent.
+    var warning: Duration = .seconds(7 * 86_400)
 
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
             try await migrated.wait()
             while !Task.isCancelled {
                 do {
-                    if try await store.notifyExpiredKeys(now: clock()) > 0 { deliverer.poke() }
+                    let now = clock()
+                    let expired = try await store.notifyExpiredKeys(now: now)
+                    let expiring = try await store.notifyExpiringKeys(now: now, warningMilliseconds: warning.milliseconds)
+                    if expired + expiring > 0 { deliverer.poke() }
                 } catch {
                     logger.error("cannot check for expired keys", metadata: ["error": "\(String(reflecting: error))"])
                 }

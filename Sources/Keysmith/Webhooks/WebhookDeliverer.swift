@@ -37,14 +37,16 @@ public final class WebhookDeliverer: Service, Sendable {
     /// The application's clock: what is due, attempt times (and so signature timestamps), retry times.
     /// Durations and deadlines of a send are real time, on `ContinuousClock`.
     let clock: @Sendable () -> Timestamp
+    let metrics: WebhookMetrics
     private let inFlight = Mutex<[String: Int]>([:])
     private let wakeUp: AsyncStream<Void>.Continuation
     private let wakeUps: AsyncStream<Void>
 
     public init(store: any KeyStore, secrets: SecretBox, policy: WebhookTargetPolicy, schedule: [Duration] = standardSchedule,
                 pollInterval: Duration = .seconds(1), timeout: Duration = .seconds(15), migrated: MigrationGate, logger: Logger,
-                clock: @escaping @Sendable () -> Timestamp = { .now() }) {
+                clock: @escaping @Sendable () -> Timestamp = { .now() }, metrics: KeysmithMetrics = .disabled) {
         self.migrated = migrated
+        self.metrics = metrics.webhooks
         self.clock = clock
         self.store = store
         self.secrets = secrets
@@ -55,6 +57,9 @@ public final class WebhookDeliverer: Service, Sendable {
         self.logger = logger
         (wakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
+
+    /// Deliveries this process is sending now.
+    var sendsInFlight: Int { inFlight.withLock { $0.values.reduce(0, +) } }
 
     /// Asks for a poll now, after this process queued an event.
     public func poke() { wakeUp.yield() }
@@ -81,7 +86,7 @@ public final class WebhookDeliverer: Service, Sendable {
 
     /// Claims what is due, within the limits, and starts sending each in `sends`.
     private func claimAndStart(into sends: inout DiscardingTaskGroup) async {
-        let busy = inFlight.withLock { $0.values.reduce(0, +) }
+        let busy = sendsInFlight
         guard busy < totalLimit else { return }
         let claimed: [ClaimedDelivery]
         do {
@@ -139,6 +144,7 @@ public final class WebhookDeliverer: Service, Sendable {
         } else {
             outcome = .failed
         }
+        metrics.record(outcome, after: duration)
         if failure == nil, let statusCode, !(200..<300).contains(statusCode) { failure = "HTTP \(statusCode)" }
         var nextRetryAt: Timestamp?
         if case .retry(let at) = outcome { nextRetryAt = at }

@@ -40,6 +40,8 @@ final class ServerProcess: @unchecked Sendable {
     private let boundPort = Mutex<Int?>(nil)
     var port: Int { boundPort.withLock { $0 } ?? 0 }
     var baseURL: String { "http://127.0.0.1:\(port)" }
+    /// What the server has logged so far.
+    var logText: String { String(decoding: log.withLock { $0 }, as: UTF8.self) }
 
     init(database: String, extraArguments: [String] = []) throws {
         process.executableURL = URL(fileURLWithPath: KeysmithBinary.path)

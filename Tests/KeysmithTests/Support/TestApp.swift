@@ -37,6 +37,9 @@ enum Backend: String, CustomTestStringConvertible, Sendable {
         process.waitUntilExit()
         var components = URLComponents(string: base)!
         components.path = "/" + name
+        // Hundreds of tests run at once, each with a pool of its own: a small one keeps them all under
+        // the test server's max_connections.
+        components.queryItems = (components.queryItems ?? []) + [URLQueryItem(name: "pool_size", value: "4")]
         return components.string!
     }
 }

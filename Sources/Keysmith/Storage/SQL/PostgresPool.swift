@@ -31,6 +31,8 @@ final class PostgresPool: SQLDatabase, Service {
         var password: String?
         var database: String?
         var sslMode: String
+        /// Connections the pool may open (`pool_size`, 1 to 100; 20 when absent).
+        var poolSize: Int
 
         init(_ url: String) throws {
             guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
@@ -46,6 +48,11 @@ final class PostgresPool: SQLDatabase, Service {
             guard ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"].contains(sslMode) else {
                 throw StoreConfigurationError("unknown sslmode '\(sslMode)'; use disable, prefer or require")
             }
+            let poolSize = components.queryItems?.first(where: { $0.name == "pool_size" })?.value
+            guard let size = poolSize.map({ Int($0) }) ?? 20, (1...100).contains(size) else {
+                throw StoreConfigurationError("pool_size must be a number of connections from 1 to 100")
+            }
+            self.poolSize = size
         }
 
         static func decodeOnce(_ text: String) -> String { text.removingPercentEncoding ?? text }
@@ -72,7 +79,7 @@ final class PostgresPool: SQLDatabase, Service {
             host: parts.host, port: parts.port, username: parts.username, password: parts.password, database: parts.database, tls: tls
         )
         configuration.options.connectTimeout = .seconds(5)
-        configuration.options.maximumConnections = 20
+        configuration.options.maximumConnections = parts.poolSize
         return configuration
     }
 
