@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import Testing
 
 @testable import Keysmith
@@ -27,6 +28,18 @@ import Testing
         #expect(chiSquared < 140, "chi-squared \(chiSquared)")
         #expect(SecureRandom.bytes(0).isEmpty && SecureRandom.bytes(33).count == 33)
         #expect(SecureRandom.string(20, from: alphabet) != SecureRandom.string(20, from: alphabet))
+    }
+
+    /// Statements run on SQLite as written: its `$n` parameters are numbered in order of first appearance,
+    /// which `SQLStatement` keeps equal to `n`, nested statements and lists included.
+    @Test func sqlStatementsBindTheRightValuesOnSQLite() async throws {
+        let database = try await SQLiteFile.open(path: TemporaryFile.path(suffix: ".sqlite"), logger: Logger(label: "keysmith-test"))
+        let inner: SQLStatement = "\("b") || \("c")"
+        let row = try #require(try await database.first("SELECT \("a") AS first, (\(inner)) AS second, \(Int64(4)) AS third, \(Timestamp(milliseconds: 9)) AS fourth"))
+        #expect(row.text("first") == "a" && row.text("second") == "bc" && row.integer("third") == 4 && row.integer("fourth") == 9)
+        let listed = try await database.execute("SELECT column1 AS n FROM (\(SQLStatement.values([7, 8, 9]) { [.integer(Int64($0))] })) AS v WHERE column1 IN (\(list: [.integer(8), .integer(9)]))")
+        #expect(listed.compactMap { $0.integer("n") }.sorted() == [8, 9])
+        try await database.close()
     }
 
     @Test func jsonWriterEscapesWhatJSONRequiresAndKeepsOrder() throws {
