@@ -13,13 +13,7 @@ public struct AuditRetention: Service {
     let clock: @Sendable () -> Timestamp
 
     public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            try await migrated.wait()
-            while !Task.isCancelled {
-                _ = await prune()
-                try await Task.sleep(for: interval)
-            }
-        }
+        await migrated.repeatEvery(interval) { await prune() }
     }
 
     /// One pass; returns how many audit entries it deleted (zero when the store failed, which is logged).

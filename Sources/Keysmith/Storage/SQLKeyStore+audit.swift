@@ -9,7 +9,7 @@ extension SQLKeyStore {
         let total = try await database.first("SELECT count(*) AS n FROM audit_events WHERE \(filter)")?.int("n") ?? 0
         let rows = try await database.execute("""
             SELECT * FROM audit_events WHERE \(filter)
-            ORDER BY at DESC, \(raw: dialect.insertionOrder) DESC LIMIT \(query.limit) OFFSET \((query.page - 1) * query.limit)
+            ORDER BY seq DESC LIMIT \(query.limit) OFFSET \((query.page - 1) * query.limit)
             """)
         return (rows.compactMap(Self.auditEvent(from:)), total)
     }

@@ -247,31 +247,28 @@ extension SQLKeyStore {
     }
 
     public func notifyExpiredKeys(now: Timestamp) async throws -> Int {
-        try await database.transaction { db in
-            // The conditional UPDATE is the "once": of several instances, one row update wins per key.
-            let expired = try await db.execute("""
-                UPDATE api_keys SET expiry_notified_at = \(now)
-                WHERE id IN (SELECT id FROM api_keys WHERE expires_at <= \(now) AND expiry_notified_at IS NULL
-                             AND revoked_at IS NULL LIMIT 500\(raw: db.dialect.forUpdateSkipLocked))
-                RETURNING *
-                """).compactMap(Self.key(from:))
-            try await Self.enqueue(.keyExpired, about: expired, at: now, on: db)
-            return expired.count
-        }
+        try await announce(.keyExpired, marking: "expiry_notified_at", now: now,
+                           where: "expires_at <= \(now) AND expiry_notified_at IS NULL")
     }
 
     public func notifyExpiringKeys(now: Timestamp, warningMilliseconds: Int64) async throws -> Int {
+        try await announce(.keyExpiring, marking: "expiry_warned_at", now: now, where: """
+            expires_at IS NOT NULL AND expires_at > \(now) AND expires_at <= \(now.adding(milliseconds: warningMilliseconds))
+            AND expiry_warned_at IS NULL
+            """)
+    }
+
+    /// Marks up to 500 unrevoked keys matching `condition` in `column` and queues one `type` event for each.
+    /// The conditional UPDATE is the "once": of several instances, one row update wins per key.
+    private func announce(_ type: WebhookEventType, marking column: String, now: Timestamp, where condition: SQLStatement) async throws -> Int {
         try await database.transaction { db in
-            // Once per key, as for expiry: the conditional UPDATE decides which instance sends it.
-            let expiring = try await db.execute("""
-                UPDATE api_keys SET expiry_warned_at = \(now)
-                WHERE id IN (SELECT id FROM api_keys WHERE expires_at IS NOT NULL AND expires_at > \(now)
-                             AND expires_at <= \(now.adding(milliseconds: warningMilliseconds)) AND expiry_warned_at IS NULL
-                             AND revoked_at IS NULL LIMIT 500\(raw: db.dialect.forUpdateSkipLocked))
+            let keys = try await db.execute("""
+                UPDATE api_keys SET \(raw: column) = \(now)
+                WHERE id IN (SELECT id FROM api_keys WHERE \(condition) AND revoked_at IS NULL LIMIT 500\(raw: db.dialect.forUpdateSkipLocked))
                 RETURNING *
                 """).compactMap(Self.key(from:))
-            try await Self.enqueue(.keyExpiring, about: expiring, at: now, on: db)
-            return expiring.count
+            try await Self.enqueue(type, about: keys, at: now, on: db)
+            return keys.count
         }
     }
 

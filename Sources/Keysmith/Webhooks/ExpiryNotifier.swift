@@ -15,19 +15,18 @@ public struct ExpiryNotifier: Service {
     var warning: Duration = .seconds(7 * 86_400)
 
     public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            try await migrated.wait()
-            while !Task.isCancelled {
-                do {
-                    let now = clock()
-                    let expired = try await store.notifyExpiredKeys(now: now)
-                    let expiring = try await store.notifyExpiringKeys(now: now, warningMilliseconds: warning.milliseconds)
-                    if expired + expiring > 0 { deliverer.poke() }
-                } catch {
-                    logger.error("cannot check for expired keys", metadata: ["error": "\(String(reflecting: error))"])
-                }
-                try await Task.sleep(for: interval)
-            }
+        await migrated.repeatEvery(interval) { await check() }
+    }
+
+    /// One pass: the keys that expired, and those about to.
+    func check() async {
+        do {
+            let now = clock()
+            let expired = try await store.notifyExpiredKeys(now: now)
+            let expiring = try await store.notifyExpiringKeys(now: now, warningMilliseconds: warning.milliseconds)
+            if expired + expiring > 0 { deliverer.poke() }
+        } catch {
+            logger.error("cannot check for expired keys", metadata: ["error": "\(String(reflecting: error))"])
         }
     }
 }

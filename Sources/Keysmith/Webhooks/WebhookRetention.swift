@@ -23,13 +23,7 @@ public struct WebhookRetention: Service {
     }
 
     public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            try await migrated.wait()
-            while !Task.isCancelled {
-                _ = await prune()
-                try await Task.sleep(for: interval)
-            }
-        }
+        await migrated.repeatEvery(interval) { await prune() }
     }
 
     /// One pass; returns what it deleted (zero when the store failed, which is logged).

@@ -148,8 +148,8 @@ enum SQLSchema {
                 "CREATE INDEX api_keys_expiry_warning ON api_keys (expires_at) WHERE expires_at IS NOT NULL AND expiry_warned_at IS NULL AND revoked_at IS NULL",
                 """
                 CREATE TABLE audit_events (
-                    id TEXT PRIMARY KEY,
-                    \(d.insertionOrderColumn)
+                    seq \(d.serialPrimaryKey),
+                    id TEXT NOT NULL,
                     workspace_id TEXT NOT NULL,
                     at \(d.bigint) NOT NULL,
                     actor TEXT NOT NULL,
@@ -162,9 +162,10 @@ enum SQLSchema {
                     changes TEXT NOT NULL
                 )
                 """,
-                "CREATE INDEX audit_events_by_workspace ON audit_events (workspace_id, at DESC)",
-                "CREATE INDEX audit_events_by_action ON audit_events (workspace_id, action, at DESC)",
-                "CREATE INDEX audit_events_by_target ON audit_events (workspace_id, target_id, at DESC)",
+                // Appended in order under a serial key; three indexes (a bulk create writes an entry per key):
+                // the workspace's log, one target's trail, and retention. An action filter reads the first.
+                "CREATE INDEX audit_events_by_workspace ON audit_events (workspace_id, seq DESC)",
+                "CREATE INDEX audit_events_by_target ON audit_events (workspace_id, target_id, seq DESC)",
                 "CREATE INDEX audit_events_by_age ON audit_events (at)",
                 """
                 CREATE TABLE usage_counts (
