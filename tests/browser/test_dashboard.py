@@ -87,14 +87,14 @@ def test_server_serves_dashboard_with_csp(keysmith):
     assert r.headers["Location"].endswith("/settings/api-keys")
 
     pages = {}
-    for path in ("/settings/api-keys", "/settings/webhooks"):
+    for path in ("/settings/api-keys", "/settings/webhooks", "/settings/audit-log"):
         r = keysmith.http.get(keysmith.url(path), timeout=10)
         assert r.status_code == 200, path
         assert r.headers["Content-Type"].startswith("text/html"), path
         csp = r.headers.get("Content-Security-Policy", "")
         assert "script-src 'self'" in csp and "default-src 'none'" in csp, csp
         pages[path] = r.text
-    assert pages["/settings/api-keys"] == pages["/settings/webhooks"]
+    assert pages["/settings/api-keys"] == pages["/settings/webhooks"] == pages["/settings/audit-log"]
     assert '<script type="module" src="/assets/main.js"></script>' in pages["/settings/api-keys"]
 
     finder = _InlineFinder()
@@ -134,6 +134,7 @@ def _raw_get(keysmith, path: str, method: str = "GET") -> tuple[int, dict, bytes
 def test_dashboard_headers_and_unknown_files(keysmith):
     """Every page and asset carries the same security and cache headers; anything else is the API's own 404."""
     for path, ctype in (("/settings/api-keys", "text/html; charset=utf-8"), ("/settings/webhooks", "text/html; charset=utf-8"),
+                        ("/settings/audit-log", "text/html; charset=utf-8"),
                         ("/assets/main.js", "text/javascript; charset=utf-8"), ("/assets/pager.js", "text/javascript; charset=utf-8"),
                         ("/assets/app.css", "text/css; charset=utf-8"), ("/assets/favicon.svg", "image/svg+xml")):
         status, headers, _ = _raw_get(keysmith, path)

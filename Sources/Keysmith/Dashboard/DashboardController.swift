@@ -3,8 +3,8 @@ import HTTPTypes
 import Hummingbird
 import Logging
 
-/// The dashboard (Settings › API Keys, Settings › Webhooks): the files of the `Public` package resource,
-/// served by Hummingbird's `FileMiddleware` under `/assets/` and, for the two pages, `index.html`, all with
+/// The dashboard (Settings › API Keys, Webhooks, Audit log): the files of the `Public` package resource,
+/// served by Hummingbird's `FileMiddleware` under `/assets/` and, for the pages, `index.html`, all with
 /// the strict Content-Security-Policy of `ContentSecurityMiddleware`. The page uses the public API only.
 ///
 /// Everything sits in route groups, so the middlewares see only the dashboard's own routes: a `/v1` route
@@ -46,9 +46,10 @@ struct DashboardController<Context: RequestContext> {
         let dashboard = router.group()
             .add(middleware: ContentSecurityMiddleware(contentSecurityPolicy: Self.contentSecurityPolicy)) // and nosniff
             .add(middleware: NoReferrerMiddleware())
-        // Client-side routes: both are the one page, whose script picks the tab.
+        // Client-side routes: all are the one page, whose script picks the tab.
         dashboard.get("/settings/api-keys") { _, context in try await page(context: context) }
         dashboard.get("/settings/webhooks") { _, context in try await page(context: context) }
+        dashboard.get("/settings/audit-log") { _, context in try await page(context: context) }
 
         // The route exists so the RouteRecorder knows the path (405 for other methods) and so FileMiddleware,
         // which serves a file only when the router answers 404, runs for it. When there is no such file,

@@ -28,8 +28,10 @@ export function restoreFocusFor(dialog) {
   if (target && target.isConnected && !target.disabled && typeof target.focus === "function") {
     target.focus();
   } else if (session.token) {
-    const heading = $("keys-panel").hidden ? $("webhooks-title") : $("keys-title");
-    heading.focus({ preventScroll: true });
+    // The heading of the settings page on show.
+    const panel = [...$("app-view").querySelectorAll(".content > section")].find((s) => !s.hidden);
+    const heading = panel && panel.querySelector("h1");
+    if (heading) heading.focus({ preventScroll: true });
   }
 }
 

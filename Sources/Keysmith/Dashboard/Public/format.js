@@ -8,6 +8,8 @@ const dateFmt = new Intl.DateTimeFormat("en", { year: "numeric", month: "short",
 const dateTimeFmt = new Intl.DateTimeFormat("en", {
   year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
 });
+// Usage buckets are whole days in UTC: named in UTC, whatever the browser's zone.
+const dayFmt = new Intl.DateTimeFormat("en", { month: "short", day: "numeric", timeZone: "UTC" });
 
 export function relativeTime(iso, now = Date.now()) {
   const t = Date.parse(iso);
@@ -31,6 +33,11 @@ export function formatDate(iso) {
 export function formatDateTime(iso) {
   const t = Date.parse(iso);
   return Number.isNaN(t) ? String(iso) : dateTimeFmt.format(t);
+}
+
+export function formatDay(iso) {
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? String(iso) : dayFmt.format(t);
 }
 
 /** <time> showing a relative time, exact ISO timestamp on hover. Kept fresh by refreshRelativeTimes(). */

@@ -1,15 +1,19 @@
 // What can be done to API keys: create (then show the secret once), rename in place,
-// and revoke after confirmation. Each reloads the list it is given by wireKeyActions.
+// and revoke after confirmation; the row's other buttons go to key-access.js (Access),
+// key-lifecycle.js (Roll, the Enabled switch) and key-detail.js (Details).
+// Each reloads the list it is given by wireKeyActions.
 
 import { api, errorMessage, session, UnauthorizedError } from "./api.js";
 import { forgetOpener, openDialog, openerOf, restoreFocusFor, showSecret } from "./dialogs.js";
 import { $, el, setBusy, show, toast } from "./dom.js";
 import { formatDateTime, toLocalInputValue } from "./format.js";
 import { AccessFieldError, openAccess, readAccess, wireAccessDialog } from "./key-access.js";
+import { openKeyDetail } from "./key-detail.js";
+import { openRoll, toggleEnabled, wireKeyLifecycle } from "./key-lifecycle.js";
 import { isSelf, keyRow, nameDisplay } from "./key-row.js";
 
 let list = null; // the keys list of keys.js
-let onSelfRevoked = () => {};
+let onSelfEnded = () => {};
 let editing = null; // { tr, cancel() } of the row being renamed
 let revokeTarget = null;
 
@@ -240,7 +244,7 @@ async function onRevokeConfirm() {
   setBusy(button, false);
   revokeTarget = null;
   if (isSelf(key)) {
-    onSelfRevoked();
+    onSelfEnded("revoked");
     return;
   }
   forgetOpener($("revoke-dialog"));
@@ -253,37 +257,54 @@ async function onRevokeConfirm() {
 // ---------------------------------------------------------------------------
 // Wiring
 
-function onKeysTableClick(event) {
-  const button = event.target.closest("button[data-action]");
-  if (!button) return;
-  const tr = button.closest("tr[data-key-id]");
+/** The key of the row `node` is in, as the list last loaded it. */
+function rowKey(node) {
+  const tr = node.closest("tr[data-key-id]");
   const key = tr && list.items.find((k) => k.id === tr.dataset.keyId);
-  if (!key) return;
-  if (button.dataset.action === "rename") startRename(tr, key);
-  else if (button.dataset.action === "access") openAccess(key, button, (updated) => replaceRow(key.id, updated));
-  else if (button.dataset.action === "revoke") openRevoke(key, button);
+  return key ? { tr, key } : null;
 }
 
-/** A key changed in place: its row is drawn again, and focus stays on the row's Access button. */
-function replaceRow(id, updated) {
+function onKeysTableClick(event) {
+  const button = event.target.closest("button[data-action]");
+  const found = button && rowKey(button);
+  if (!found) return;
+  const { tr, key } = found;
+  const action = button.dataset.action;
+  if (action === "rename") startRename(tr, key);
+  else if (action === "access") openAccess(key, button, (updated) => replaceRow(key.id, updated));
+  else if (action === "roll") openRoll(key, button);
+  else if (action === "details") openKeyDetail(key.id, button, key);
+  else if (action === "revoke") openRevoke(key, button);
+}
+
+function onKeysTableChange(event) {
+  const input = event.target.closest('input[data-action="enabled"]');
+  const found = input && rowKey(input);
+  if (found) toggleEnabled(found.key, input);
+}
+
+/** A key changed in place: its row is drawn again, and focus stays on the control that changed it. */
+function replaceRow(id, updated, focusSelector = '[data-action="access"]') {
   const idx = list.items.findIndex((k) => k.id === id);
   if (idx >= 0) list.items[idx] = updated;
   const tr = $("keys-tbody").querySelector(`tr[data-key-id="${CSS.escape(id)}"]`);
   if (!tr) return;
   const row = keyRow(updated);
   tr.replaceWith(row);
-  const button = row.querySelector('[data-action="access"]');
-  if (button) button.focus();
+  const control = row.querySelector(focusSelector);
+  if (control) control.focus();
 }
 
 /**
- * @param keys           the keys list (pager.js) to read rows from and reload
- * @param selfRevoked    called after revoking the key this page is signed in with
+ * @param keys       the keys list (pager.js) to read rows from and reload
+ * @param selfEnded  (reason: "revoked" | "disabled" | "rolled") the key this page is signed in with stopped working
  */
-export function wireKeyActions({ keys, selfRevoked }) {
+export function wireKeyActions({ keys, selfEnded }) {
   list = keys;
-  onSelfRevoked = selfRevoked;
+  onSelfEnded = selfEnded;
   $("keys-tbody").addEventListener("click", onKeysTableClick);
+  $("keys-tbody").addEventListener("change", onKeysTableChange);
+  wireKeyLifecycle({ list, replaceRow, selfEnded });
 
   $("create-key-button").addEventListener("click", (e) => openCreate(e.currentTarget));
   $("empty-create-button").addEventListener("click", () => openCreate($("create-key-button")));

@@ -30,7 +30,7 @@ function cell(attrs, ...children) {
 }
 
 /** The server records usage in batches; for the key this page is using, whoami's fresher value wins. */
-function withFreshSelfUsage(k) {
+export function withFreshSelfUsage(k) {
   const me = session.me;
   if (!me || k.id !== me.id || !me.last_used_at) return k;
   const listed = k.last_used_at ? Date.parse(k.last_used_at) : NaN;
@@ -43,10 +43,19 @@ function withFreshSelfUsage(k) {
   };
 }
 
+/** Revoked, Expired, Disabled or Active: the badge of the key's state (the Status column, the detail view). */
+export function stateBadge(k) {
+  if (k.revoked_at) return badge("Revoked", "revoked", "badge-revoked", `Revoked ${k.revoked_at}`);
+  if (k.is_expired) return badge("Expired", "expired", "badge-expired", k.expires_at ? `Expired ${k.expires_at}` : undefined);
+  if (k.enabled === false) return badge("Disabled", "disabled", "badge-disabled", "Requests with this key are refused until it is enabled again");
+  return badge("Active", "active", "badge-active");
+}
+
 export function keyRow(key) {
   const k = withFreshSelfUsage(key);
   const revoked = Boolean(k.revoked_at);
   const expired = !revoked && Boolean(k.is_expired);
+  const disabled = k.enabled === false;
   const dormant = isDormant(k);
   const self = isSelf(k);
 
@@ -84,15 +93,19 @@ export function keyRow(key) {
 
   const statusCell = cell({ class: "cell-status", "data-label": "Status", "data-testid": "key-status" });
   const status = statusCell.firstChild;
-  if (revoked) status.append(badge("Revoked", "revoked", "badge-revoked", `Revoked ${k.revoked_at}`));
-  else if (expired) status.append(badge("Expired", "expired", "badge-expired", k.expires_at ? `Expired ${k.expires_at}` : undefined));
-  else status.append(badge("Active", "active", "badge-active"));
+  status.append(stateBadge(k));
+  if (expired && disabled) status.append(badge("Disabled", "disabled", "badge-disabled"));
   if (dormant) {
     status.append(badge("Dormant", "dormant", "badge-dormant",
       k.last_used_at ? `Not used in the last ${DORMANT_DAYS} days` : "Never used"));
   }
+  if (!revoked && !expired) status.append(enabledSwitch(k));
 
   const actionsCell = cell({ class: "cell-actions", "data-label": "Actions" });
+  actionsCell.firstChild.append(el("button", {
+    type: "button", class: "btn btn-ghost btn-sm", "data-testid": "details-button", "data-action": "details",
+    "aria-label": `Details of ${k.name}`, "aria-haspopup": "dialog",
+  }, "Details"));
   if (!revoked) {
     actionsCell.firstChild.append(
       el("button", {
@@ -103,6 +116,10 @@ export function keyRow(key) {
         type: "button", class: "btn btn-ghost btn-sm", "data-testid": "access-button", "data-action": "access",
         "aria-label": `Access rules of ${k.name}`,
       }, "Access"),
+      expired ? null : el("button", {
+        type: "button", class: "btn btn-ghost btn-sm", "data-testid": "roll-button", "data-action": "roll",
+        "aria-label": `Roll ${k.name}`, "aria-haspopup": "dialog",
+      }, "Roll"),
       el("button", {
         type: "button", class: "btn btn-ghost btn-sm btn-danger-text", "data-testid": "revoke-button", "data-action": "revoke",
         "aria-label": `Revoke ${k.name}`,
@@ -113,7 +130,9 @@ export function keyRow(key) {
   return el("tr", {
     "data-testid": "key-row",
     "data-key-id": k.id,
-    class: [revoked ? "is-revoked" : "", expired ? "is-expired" : "", self ? "is-self" : ""].filter(Boolean).join(" ") || undefined,
+    "data-enabled": String(!disabled),
+    class: [revoked ? "is-revoked" : "", expired ? "is-expired" : "", disabled ? "is-disabled" : "", self ? "is-self" : ""]
+      .filter(Boolean).join(" ") || undefined,
   }, nameCell, scopeCell, createdCell, lastUsedCell, expiresCell, statusCell, actionsCell);
 }
 
@@ -123,8 +142,33 @@ export function nameDisplay(k) {
     el("div", { class: "name-line" },
       el("span", { class: "key-name", "data-testid": "key-name" }, k.name),
       isSelf(k) ? badge("This key", "self", "this-key-badge", "You are signed in with this key") : null),
-    el("code", { class: "key-id", "data-testid": "key-id", title: "Key ID" }, k.id));
+    el("span", { class: "key-id" },
+      el("code", { "data-testid": "key-id", title: "Key ID" }, k.id),
+      k.key_prefix ? el("span", { class: "sep", "aria-hidden": "true" }, " · ") : null,
+      k.key_prefix ? el("code", {
+        class: "key-prefix", "data-testid": "key-prefix",
+        title: "The start of the secret, to match the key to where it is deployed",
+      }, el("span", { class: "visually-hidden" }, "Secret starts with "), `${k.key_prefix}…`) : null));
+  if (k.rolled_from) {
+    wrap.append(el("p", { class: "key-rolled muted", "data-testid": "key-rolled-from" },
+      "Replaces ", el("code", {}, k.rolled_from)));
+  }
   if (k.description) wrap.append(el("p", { class: "key-desc muted", "data-testid": "key-description" }, k.description));
   wrap.append(accessSummary(k));
   return wrap;
+}
+
+/** The row's Enabled switch; key-lifecycle.js sends the change (PATCH enabled) and draws the row again. */
+function enabledSwitch(k) {
+  const input = el("input", {
+    type: "checkbox", role: "switch", "data-testid": "enabled-switch", "data-action": "enabled",
+    "aria-describedby": `enabled-error-${k.id}`,
+  });
+  input.checked = k.enabled !== false;
+  return el("span", { class: "enabled-control" },
+    el("label", { class: "toggle toggle-sm", title: input.checked ? "Requests with this key are accepted" : "Requests with this key are refused" },
+      input,
+      el("span", { class: "toggle-track", "aria-hidden": "true" }),
+      el("span", {}, "Enabled", el("span", { class: "visually-hidden" }, `: ${k.name}`))),
+    el("span", { class: "field-error", id: `enabled-error-${k.id}`, "data-testid": "enabled-error", role: "alert", hidden: true }));
 }

@@ -1,20 +1,25 @@
-// Keysmith dashboard: Settings › API Keys and Settings › Webhooks.
-// Entry point (loaded by index.html as a module): client-side routing between the two
+// Keysmith dashboard: Settings › API Keys, Settings › Webhooks and Settings › Audit log.
+// Entry point (loaded by index.html as a module): client-side routing between the
 // tabs, and the wiring of every part. Plain ES modules, no dependencies, no build step.
 
 import { session } from "./api.js";
+import { audit, resetAudit, wireAudit } from "./audit.js";
 import { closeAllDialogs, wireSecretDialog } from "./dialogs.js";
 import { $, show } from "./dom.js";
 import { refreshRelativeTimes } from "./format.js";
 import { wireKeyActions } from "./key-actions.js";
+import { wireKeyDetail } from "./key-detail.js";
 import { keys, resetKeys, wireKeys } from "./keys.js";
-import { boot, configureSession, MSG_SELF_REVOKED, signOut, wireSession } from "./session.js";
+import { boot, configureSession, MSG_SELF_DISABLED, MSG_SELF_REVOKED, MSG_SELF_ROLLED, signOut, wireSession } from "./session.js";
 import { resetWebhooks, webhooks, wireWebhooks } from "./webhooks.js";
 
 const ROUTES = {
   "/settings/api-keys": { name: "keys", title: "API Keys", tab: "tab-api-keys", heading: "keys-title", list: keys },
   "/settings/webhooks": { name: "webhooks", title: "Webhooks", tab: "tab-webhooks", heading: "webhooks-title", list: webhooks },
+  "/settings/audit-log": { name: "audit", title: "Audit log", tab: "tab-audit", heading: "audit-title", list: audit },
 };
+// Why the key this page is signed in with stopped working, as the sign-in form says it.
+const SELF_ENDED = { revoked: MSG_SELF_REVOKED, disabled: MSG_SELF_DISABLED, rolled: MSG_SELF_ROLLED };
 const DEFAULT_ROUTE = "/settings/api-keys";
 
 function navigate(path) {
@@ -35,8 +40,7 @@ function renderRoute({ focus = false } = {}) {
   }
   $("breadcrumb-current").textContent = route.title;
   document.title = `${route.title} · Settings · Keysmith`;
-  show($("keys-panel"), route.name === "keys");
-  show($("webhooks-panel"), route.name === "webhooks");
+  for (const r of Object.values(ROUTES)) show($(`${r.name}-panel`), r === route);
   route.list.load();
   if (focus) $(route.heading).focus({ preventScroll: true });
 }
@@ -50,13 +54,16 @@ configureSession({
     closeAllDialogs();
     resetKeys();
     resetWebhooks();
+    resetAudit();
   },
 });
 
 wireSession();
 wireKeys();
-wireKeyActions({ keys, selfRevoked: () => signOut(MSG_SELF_REVOKED, "info") });
+wireKeyActions({ keys, selfEnded: (reason) => signOut(SELF_ENDED[reason] || MSG_SELF_REVOKED, "info") });
+wireKeyDetail();
 wireWebhooks();
+wireAudit();
 wireSecretDialog();
 
 // Client-side routing between the settings tabs.

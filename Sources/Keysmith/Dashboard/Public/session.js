@@ -10,6 +10,8 @@ const MSG_REJECTED = "Your key was rejected or revoked. Sign in again.";
 const MSG_NOT_ADMIN = "This key cannot manage keys. Sign in with a key that has the admin scope.";
 export const MSG_SIGNED_OUT = "You have signed out. The key has been removed from this browser tab.";
 export const MSG_SELF_REVOKED = "You revoked the key you were signed in with. Sign in with another admin key.";
+export const MSG_SELF_DISABLED = "You disabled the key you were signed in with. Sign in with another admin key (and enable it again there if you need it).";
+export const MSG_SELF_ROLLED = "You rolled the key you were signed in with and revoked it at once. Sign in with the new key.";
 
 // main.js says what entering and leaving the app mean for the views.
 let hooks = { entered: () => {}, left: () => {} };
