@@ -122,6 +122,8 @@ import Testing
         #expect((samples["keysmith_change_feed_lag_seconds"] ?? 99) < 1)
         #expect((samples["keysmith_key_cache_entries"] ?? 0) >= 1)
         #expect(samples["keysmith_webhook_deliveries_in_flight"] == 0)
+        #expect(samples["keysmith_webhook_queue_depth"] == 0, "no endpoint, nothing queued")
+        #expect(samples["keysmith_database_connections_in_use"] != nil)
     }
 
     /// The port of the listener's "metrics served at http://HOST:PORT/metrics" line.

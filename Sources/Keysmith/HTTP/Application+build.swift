@@ -141,7 +141,7 @@ public func buildApplication(
             availableConnectionsDelegate: MaximumAvailableConnections(options.maxConnections)
         ),
         services: storeServices + [rateSync, watcher, usage, deliverer, expiry, retention, auditRetention]
-            + observed.services(cache: cache, deliverer: deliverer, logger: logger),
+            + observed.services(cache: cache, deliverer: deliverer, store: store, logger: logger),
         logger: logger
     )
     // Migrations run once the store's services (a PostgreSQL pool) are up, before the first request.

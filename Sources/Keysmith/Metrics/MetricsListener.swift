@@ -10,11 +10,11 @@ enum MetricsListener {
     static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
     static func application(
-        registry: PrometheusCollectorRegistry, host: String, port: Int, logger: Logger, beforeScrape: @escaping @Sendable () -> Void
+        registry: PrometheusCollectorRegistry, host: String, port: Int, logger: Logger, beforeScrape: @escaping @Sendable () async -> Void
     ) -> some ApplicationProtocol {
         let router = Router()
         router.get("/metrics") { _, _ in
-            beforeScrape()
+            await beforeScrape()
             return Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
         // Hummingbird's "listening on" line stays the API server's alone (tests and scripts read its port

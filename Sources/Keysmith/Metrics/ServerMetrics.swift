@@ -26,9 +26,9 @@ struct ServerMetrics {
     }
 
     /// The `/metrics` listener, when there is a port to serve it on.
-    func services(cache: KeyCache, deliverer: WebhookDeliverer, logger: Logger) -> [any Service] {
+    func services(cache: KeyCache, deliverer: WebhookDeliverer, store: any KeyStore, logger: Logger) -> [any Service] {
         guard let registry, let port else { return [] }
-        let sampler = MetricsSampler(metrics: metrics.sampled, cache: cache, deliverer: deliverer, started: cache.clock())
+        let sampler = MetricsSampler(metrics: metrics.sampled, cache: cache, deliverer: deliverer, store: store, started: cache.clock())
         return [MetricsListener.application(registry: registry, host: host, port: port, logger: logger, beforeScrape: sampler.sample)]
     }
 }

@@ -211,6 +211,10 @@ extension SQLKeyStore {
         }
     }
 
+    public func pendingDeliveryCount() async throws -> Int {
+        try await database.first("SELECT count(*) AS n FROM webhook_deliveries WHERE status = 'pending'")?.int("n") ?? 0
+    }
+
     public func releaseDeliveries(ids: [String]) async throws {
         guard !ids.isEmpty else { return }
         _ = try await database.execute("UPDATE webhook_deliveries SET locked_until = 0 WHERE id IN (\(list: ids.map { .text($0) }))")

@@ -28,6 +28,8 @@ public final class SQLKeyStore: KeyStore {
 
     public func close() async throws { try await database.close() }
 
+    public var operationsInFlight: Int { database.operationsInFlight }
+
     // MARK: Migrations
 
     public func migrate() async throws {

@@ -36,6 +36,9 @@ public protocol KeyStore: WebhookStore, RateLimitStore, AuditStore, UsageStore {
     /// the next call.
     func keysChanged(since: Timestamp?) async throws -> (changes: [KeyChange], cursor: Timestamp)
 
+    /// Database operations running right now, each holding a connection (SQLite: its writer or a reader).
+    var operationsInFlight: Int { get }
+
     /// Releases connections.
     func close() async throws
 }

@@ -36,6 +36,8 @@ public protocol WebhookStore: Sendable {
     /// Queues one `api_key.expiring` event for each key that expires within `warningMilliseconds` of
     /// `now` and has not been warned about; returns how many.
     func notifyExpiringKeys(now: Timestamp, warningMilliseconds: Int64) async throws -> Int
+    /// Deliveries waiting to be sent or retried: the queue's depth.
+    func pendingDeliveryCount() async throws -> Int
     /// Deletes attempts, finished or abandoned deliveries, and events older than `before`; returns what it deleted.
     func pruneWebhookHistory(before: Timestamp, now: Timestamp) async throws -> WebhookPruneCount
 }

@@ -12,6 +12,9 @@ final class PostgresPool: SQLDatabase, Service {
     let dialect = SQLDialect.postgres
     let client: PostgresClient
     let logger: Logger
+    private let inFlight = InFlightCounter()
+
+    var operationsInFlight: Int { inFlight.current }
 
     init(url: String, logger: Logger) throws {
         self.client = PostgresClient(configuration: try Self.configuration(from: url), backgroundLogger: logger)
@@ -114,7 +117,7 @@ final class PostgresPool: SQLDatabase, Service {
     /// half-way, and gives up waiting for a connection after `operationTimeout`. Errors of reaching the
     /// database become `StoreUnavailable` (a 503); the pool reconnects by itself when the database is back.
     private func available<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let work = Task { try await body() }
+        let work = Task { [inFlight] in try await inFlight.counting { try await body() } }
         let timedOut = Mutex(false)
         let timer = Task {
             try await Task.sleep(for: Self.operationTimeout)

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A database the key store runs its SQL on: one per backend (`SQLiteFile`, `PostgresPool`).
 /// What differs between the two dialects lives in `dialect`; everything else the store writes once.
 protocol SQLDatabase: Sendable {
@@ -7,6 +9,8 @@ protocol SQLDatabase: Sendable {
     /// `body` in one transaction, committed when it returns and rolled back when it throws. A transaction,
     /// once begun, runs to its end even if the caller is cancelled.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any SQLExecutor) async throws -> T) async throws -> T
+    /// Statements and transactions running right now (the pool's connections in use).
+    var operationsInFlight: Int { get }
     /// Whether `error` is a unique-constraint violation.
     func isUniqueViolation(_ error: any Error) -> Bool
     func close() async throws
@@ -25,4 +29,17 @@ extension SQLExecutor {
 
 extension SQLDatabase {
     func first(_ statement: SQLStatement) async throws -> (any SQLRow)? { try await execute(statement).first }
+}
+
+/// Counts operations in flight for `SQLDatabase.operationsInFlight`.
+final class InFlightCounter: Sendable {
+    private let value = Atomic<Int>(0)
+
+    var current: Int { value.load(ordering: .relaxed) }
+
+    func counting<T>(_ body: () async throws -> T) async rethrows -> T {
+        value.wrappingAdd(1, ordering: .relaxed)
+        defer { value.wrappingSubtract(1, ordering: .relaxed) }
+        return try await body()
+    }
 }

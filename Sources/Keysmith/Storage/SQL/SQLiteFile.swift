@@ -17,6 +17,9 @@ final class SQLiteFile: SQLDatabase {
     private let threads: NIOThreadPool
     private let writeLock = AsyncLock()
     private let nextReader = RoundRobin()
+    private let inFlight = InFlightCounter()
+
+    var operationsInFlight: Int { inFlight.current }
 
     static func open(path: String, logger: Logger) async throws -> SQLiteFile {
         let threads = NIOThreadPool(numberOfThreads: 3)
@@ -56,7 +59,7 @@ final class SQLiteFile: SQLDatabase {
     func execute(_ statement: SQLStatement) async throws -> [any SQLRow] {
         if Self.isRead(statement.sql) {
             let reader = readers[nextReader.next() % readers.count]
-            return try await Self.run(statement, on: reader)
+            return try await inFlight.counting { try await Self.run(statement, on: reader) }
         }
         return try await transaction { try await $0.execute(statement) }
     }
@@ -65,7 +68,7 @@ final class SQLiteFile: SQLDatabase {
         // sqlite-nio refuses work from a cancelled task, and a refused `ROLLBACK` would leave the connection
         // inside a transaction: so the transaction runs in a task of its own.
         try await Task {
-            try await self.writeLock.withLock {
+            try await self.writeLock.withLock { try await self.inFlight.counting {
                 let executor = Executor(connection: self.writer)
                 _ = try await self.writer.query("BEGIN IMMEDIATE")
                 do {
@@ -76,7 +79,7 @@ final class SQLiteFile: SQLDatabase {
                     _ = try? await self.writer.query("ROLLBACK")
                     throw error
                 }
-            }
+            } }
         }.value
     }
 
