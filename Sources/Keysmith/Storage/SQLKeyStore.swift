@@ -126,10 +126,14 @@ public final class SQLKeyStore: KeyStore {
     /// the list is nearer.
     public func listKeys(_ query: KeyListQuery) async throws -> KeyPage {
         let activeOnly = !query.includeRevoked || query.unusedSince != nil
-        var filter: SQLStatement = "workspace_id = \(query.workspaceID)"
+        let term = query.search.map(KeyListQuery.fold)
+        // With a search the name index drives; the workspace's own index, which orders the list, would
+        // otherwise be walked key by key (`SQLDialect.workspaceColumn`).
+        let searching = term != nil && query.likePattern != nil
+        var filter: SQLStatement = "\(raw: dialect.workspaceColumn(searching: searching ? term : nil)) = \(query.workspaceID)"
         if activeOnly { filter = "\(filter) AND revoked_at IS NULL" }
-        if let search = query.search, let pattern = query.likePattern {
-            filter = "\(filter) AND \(dialect.nameMatches(term: KeyListQuery.fold(search), pattern: pattern))"
+        if let term, let pattern = query.likePattern {
+            filter = "\(filter) AND \(dialect.nameMatches(term: term, pattern: pattern))"
         }
         if let unusedSince = query.unusedSince {
             filter = "\(filter) AND (last_used_at IS NULL OR last_used_at < \(unusedSince))"
