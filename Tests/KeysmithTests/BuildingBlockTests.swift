@@ -30,13 +30,15 @@ import Testing
         #expect(SecureRandom.string(20, from: alphabet) != SecureRandom.string(20, from: alphabet))
     }
 
-    /// Statements run on SQLite as written: its `$n` parameters are numbered in order of first appearance,
-    /// which `SQLStatement` keeps equal to `n`, nested statements and lists included.
+    /// Statements run on SQLite with anonymous `?` parameters: `SQLStatement` numbers values in the order
+    /// they appear, nested statements and lists included; out of order, `?n` keeps each value in place.
     @Test func sqlStatementsBindTheRightValuesOnSQLite() async throws {
         let database = try await SQLiteFile.open(path: TemporaryFile.path(suffix: ".sqlite"), logger: Logger(label: "keysmith-test"))
         let inner: SQLStatement = "\("b") || \("c")"
         let row = try #require(try await database.first("SELECT \("a") AS first, (\(inner)) AS second, \(Int64(4)) AS third, \(Timestamp(milliseconds: 9)) AS fourth"))
         #expect(row.text("first") == "a" && row.text("second") == "bc" && row.integer("third") == 4 && row.integer("fourth") == 9)
+        #expect(SQLiteFile.sqliteText(of: "SELECT \("a"), \(inner), \(Int64(1))") == "SELECT ?, ? || ?, ?")
+        #expect(SQLiteFile.sqliteText(of: SQLStatement(stringLiteral: "SELECT $2, $1")) == "SELECT ?2, ?1")
         let listed = try await database.execute("SELECT column1 AS n FROM (\(SQLStatement.values([7, 8, 9]) { [.integer(Int64($0))] })) AS v WHERE column1 IN (\(list: [.integer(8), .integer(9)]))")
         #expect(listed.compactMap { $0.integer("n") }.sorted() == [8, 9])
         try await database.close()
