@@ -43,6 +43,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Days to keep webhook events, deliveries and attempts. Env: KEYSMITH_WEBHOOK_RETENTION_DAYS.")
     var webhookRetentionDays: Int = ProcessInfo.processInfo.environment["KEYSMITH_WEBHOOK_RETENTION_DAYS"].flatMap(Int.init) ?? 30
 
+    @Option(help: "Seconds a cached key is trusted without being read again, whatever the change feed says (5 to 86400). Env: KEYSMITH_CACHE_MAX_AGE.")
+    var cacheMaxAge: Int = ProcessInfo.processInfo.environment["KEYSMITH_CACHE_MAX_AGE"].flatMap(Int.init) ?? 300
+
     @Option(help: "Days to keep the audit log and hourly usage counts. Env: KEYSMITH_AUDIT_RETENTION_DAYS.")
     var auditRetentionDays: Int = ProcessInfo.processInfo.environment["KEYSMITH_AUDIT_RETENTION_DAYS"].flatMap(Int.init) ?? 90
 
@@ -83,6 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...100_000).contains(maxConnections) else { throw ValidationError("--max-connections must be from 1 to 100000") }
         guard (1...100_000).contains(lookupBudget) else { throw ValidationError("--lookup-budget must be from 1 to 100000") }
         guard (1...3650).contains(webhookRetentionDays) else { throw ValidationError("--webhook-retention-days must be from 1 to 3650") }
+        guard (5...86400).contains(cacheMaxAge) else { throw ValidationError("--cache-max-age must be from 5 to 86400 seconds") }
         guard (1...3650).contains(auditRetentionDays) else { throw ValidationError("--audit-retention-days must be from 1 to 3650") }
         guard let warning = Self.duration(expiryWarning), warning <= 365 * 86400, warning >= 0 else {
             throw ValidationError("--expiry-warning must be a duration such as 7d, 12h, 30m or 90s, at most 365d")
@@ -117,6 +121,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.expiryWarning = .seconds(Self.duration(expiryWarning) ?? 7 * 86400)
         options.rateLimitSyncInterval = .milliseconds(rateLimitSyncInterval)
         options.cacheMemory = MemorySize.bytes(cacheMemory) ?? KeyCache.defaultMemoryBudget
+        options.cacheMaximumAge = .seconds(cacheMaxAge)
         if let metricsPort = resolvedMetricsPort {
             // Once per process: libraries that record through swift-metrics land in the same registry.
             let registry = PrometheusCollectorRegistry()

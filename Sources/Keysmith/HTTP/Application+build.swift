@@ -56,6 +56,8 @@ public struct ServerOptions: Sendable {
     /// Memory the key cache may hold, by its estimate of each entry (`--cache-memory`); past it, the least
     /// recently loaded tenth is dropped.
     public var cacheMemory: Int = KeyCache.defaultMemoryBudget
+    /// How long a cached key is trusted without a read, whatever the change feed says (`--cache-max-age`).
+    public var cacheMaximumAge: Duration = KeyCache.defaultMaximumAge
     /// The one clock of the server: authentication, key expiry, the cache's ages, webhook schedules and
     /// retention all read it (tests move it forward instead of waiting).
     public var clock: @Sendable () -> Timestamp = { .now() }
@@ -91,7 +93,8 @@ public func buildApplication(
     let migrated = MigrationGate()
     let clock = options.clock
     let observed = ServerMetrics(options)
-    let cache = KeyCache(store: store, memoryBudget: options.cacheMemory, clock: clock, metrics: observed.metrics)
+    let cache = KeyCache(store: store, memoryBudget: options.cacheMemory, maximumAge: options.cacheMaximumAge, clock: clock,
+                         metrics: observed.metrics)
     let secrets = try SecretBox.load(environment: options.encryptionKey, file: options.resolvedEncryptionKeyFile)
     let policy = WebhookTargetPolicy(allowPrivateTargets: options.allowPrivateWebhookTargets)
     let deliverer = WebhookDeliverer(store: store, secrets: secrets, policy: policy, schedule: options.webhookRetrySchedule,
