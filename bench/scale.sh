@@ -28,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 backend=sqlite keys=1000000 workspaces=1000 per_workspace=100 hot=200000 cold=10000 rounds=5 duration=5s
-connections=64 threads=2 samples=200 workers=2 scratch=.build-bench bin=""
+connections=64 threads=2 samples=200 workers=4 scratch=.build-bench bin=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --database) backend=$2; shift 2 ;;

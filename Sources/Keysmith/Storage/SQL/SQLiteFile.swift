@@ -28,11 +28,17 @@ final class SQLiteFile: SQLDatabase {
         var opened: [SQLiteConnection] = []
         do {
             for _ in 0..<3 {
-                opened.append(try await SQLiteConnection.open(storage: .file(path: path), threadPool: threads, logger: logger, on: eventLoop))
+                let connection = try await SQLiteConnection.open(storage: .file(path: path), threadPool: threads, logger: logger, on: eventLoop)
+                opened.append(connection)
                 if opened.count == 1 {
-                    _ = try await opened[0].query("PRAGMA journal_mode=WAL")
-                    _ = try await opened[0].query("PRAGMA synchronous=FULL")
+                    _ = try await connection.query("PRAGMA journal_mode=WAL")
+                    _ = try await connection.query("PRAGMA synchronous=FULL")
                 }
+                // SQLite's default page cache is 2 MiB a connection, far below the index pages a bulk create
+                // into a million-key file touches: 64 MiB for the writer, 16 MiB for each reader. (Measured
+                // on 300,000 keys: 11.0k keys/s against 10.8k with the default, within the noise; kernel
+                // copies were a third of the server's CPU in `perf record` with the default.)
+                _ = try await connection.query(opened.count == 1 ? "PRAGMA cache_size=-65536" : "PRAGMA cache_size=-16384")
             }
             return SQLiteFile(writer: opened[0], readers: Array(opened.dropFirst()), threads: threads)
         } catch {
