@@ -53,6 +53,23 @@ import Testing
         }
     }
 
+    /// Where a page of active keys starts, computed from the revoked keys' numbers, against counting.
+    @Test func aPageStartFromTheRevokedNumbersIsWhereCountingPutsIt() {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            let count = Int64.random(in: 1...300, using: &generator)
+            let revoked = (1...count).filter { _ in Int.random(in: 0..<4, using: &generator) == 0 }
+            let activeNewestFirst = (1...count).reversed().filter { !revoked.contains($0) }
+            for (offset, expected) in activeNewestFirst.enumerated() {
+                let computed = SQLKeyStore.activeNumber(after: offset, of: count, revoked: revoked)
+                guard computed == expected else {
+                    Issue.record("count \(count), revoked \(revoked), offset \(offset): \(computed) instead of \(expected)")
+                    return
+                }
+            }
+        }
+    }
+
     @Test(arguments: Backend.available)
     func searchFollowsRenamesAndHandlesShortTermsQuotesAndUnicode(_ backend: Backend) async throws {
         try await withApp(backend) { client, ws in

@@ -166,6 +166,15 @@ public final class SQLKeyStore: KeyStore {
             rows = try await database.execute(
                 "SELECT * FROM api_keys WHERE \(filter) AND ordinal <= \(top) AND ordinal > \(top - count) ORDER BY ordinal DESC"
             )
+        } else if revoked <= Self.revokedNumbersRead {
+            // Where the page starts, from the numbers of the revoked keys: no rows are skipped at all.
+            let numbers = try await database.execute("""
+                SELECT ordinal FROM api_keys WHERE workspace_id = \(query.workspaceID) AND revoked_at IS NOT NULL ORDER BY ordinal
+                """).compactMap { $0.integer("ordinal") }
+            let top = Self.activeNumber(after: query.offset, of: Int64(all), revoked: numbers)
+            rows = try await database.execute("""
+                SELECT * FROM api_keys WHERE \(filter) AND ordinal <= \(top) ORDER BY ordinal DESC LIMIT \(count)
+                """)
         } else if query.offset > total / 2 {
             rows = try await database.execute(
                 "SELECT * FROM api_keys WHERE \(filter) ORDER BY ordinal ASC LIMIT \(count) OFFSET \(total - query.offset - count)"
@@ -176,6 +185,33 @@ public final class SQLKeyStore: KeyStore {
             )
         }
         return KeyPage(keys: rows.compactMap(Self.key(from:)), total: total)
+    }
+
+    /// Up to this many revoked keys, a page's start is computed from their numbers; past it the rows
+    /// before the page are skipped on the index (PostgreSQL took 156 ms to skip 500,000 of them).
+    static let revokedNumbersRead = 10_000
+
+    /// The number of the active key that has `offset` active keys above it, newest first, when keys are
+    /// numbered 1 to `count` and `revoked` (ascending) are the revoked ones.
+    static func activeNumber(after offset: Int, of count: Int64, revoked: [Int64]) -> Int64 {
+        // Revoked keys numbered above `x`: those past the first index whose number exceeds it.
+        func revokedAbove(_ x: Int64) -> Int64 {
+            var low = 0, high = revoked.count
+            while low < high {
+                let middle = (low + high) / 2
+                if revoked[middle] > x { high = middle } else { low = middle + 1 }
+            }
+            return Int64(revoked.count - low)
+        }
+        var x = count - Int64(offset)
+        while true {
+            let activeAbove = (count - x) - revokedAbove(x)
+            if activeAbove < Int64(offset) { x -= Int64(offset) - activeAbove; continue }
+            // `x` itself may be revoked: the active key is the next one down that is not.
+            var index = revoked.count - Int(revokedAbove(x)) - 1
+            while index >= 0, revoked[index] == x { x -= 1; index -= 1 }
+            return x
+        }
     }
 
     public func relabelKey(id: String, workspaceID: String, change: KeyLabelChange, audit: AuditContext?) async throws -> APIKey? {
