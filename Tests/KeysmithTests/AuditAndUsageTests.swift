@@ -48,6 +48,17 @@ import Testing
             #expect(createRequest != nil && firstCreate["request_id"].string == createRequest)
             #expect(!String(buffer: body.body).contains(secret.split(separator: ":").last.map(String.init) ?? secret), "no secret in the log")
 
+            // Rules changed on another key: from and to, objects and lists alike.
+            let (ruled, _) = try await client.createKey(ws.adminToken, #"{"name": "ruled"}"#)
+            let ruledID = try #require(ruled["id"].string)
+            _ = try await client.call(.patch, "/v1/api-keys/\(ruledID)", token: ws.adminToken,
+                                      body: #"{"rate_limit": {"limit": 5, "window_seconds": 60}, "allowed_ips": ["10.0.0.0/8"]}"#)
+            let (_, rules, _) = try await client.call(.get, "/v1/audit-events?target_id=\(ruledID)", token: ws.adminToken)
+            let limit = try #require(rules["data"].array.first { $0["action"].string == "api_key.rate_limit_changed" })
+            #expect(limit["changes"]["rate_limit"]["from"].isNull && limit["changes"]["rate_limit"]["to"]["limit"].int == 5)
+            let ips = try #require(rules["data"].array.first { $0["action"].string == "api_key.allowed_ips_changed" })
+            #expect(ips["changes"]["allowed_ips"]["from"].isNull && ips["changes"]["allowed_ips"]["to"].array.compactMap(\.string) == ["10.0.0.0/8"])
+
             // Filters, and the log's own rules.
             let (_, onlyRevoked, _) = try await client.call(.get, "/v1/audit-events?action=api_key.revoked", token: ws.adminToken)
             #expect(onlyRevoked["data"].array.compactMap { $0["target_id"].string } == [id])

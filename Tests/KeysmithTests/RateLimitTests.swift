@@ -48,7 +48,7 @@ import Testing
 
     @Test(arguments: Backend.available)
     func theWindowSlides(_ backend: Backend) async throws {
-        let clock = TestClock()
+        let clock = TestClock(frozen: true)
         try await withApp(backend, configure: { $0.clock = clock.now }) { client, ws in
             let token = try await Self.limitedKey(ws, RateLimit(limit: 5, windowSeconds: 2))
             for _ in 0..<5 { #expect(try await client.call(.get, "/v1/auth/whoami", token: token).status == .ok) }

@@ -17,11 +17,18 @@ Four, each as small as possible:
    does not exist instead (404, as documented). Every other DELETE, including of admin keys that the run
    created, goes through.
 
-4. Nor lock itself out: a PATCH of that key's `permissions`, `rate_limit` or `allowed_ips` (which could
-   leave it no permissions, one request a day, or an address it is not at) is sent for the absent id too.
-   Renames of it, and every change of other keys, go through.
+4. Nor lock itself out: a PATCH of that key's `permissions`, `rate_limit`, `allowed_ips` or `enabled`
+   (which could leave it no permissions, one request a day, an address it is not at, or disabled) is sent
+   for the absent id too, and so is a roll of it (which gives it an expiry, or revokes it). Renames of
+   it, and every change of other keys, go through.
+
+5. Limits no schema can say, in positive cases: `metadata` of more than 4096 bytes of compact JSON or
+   nested more than 8 levels is replaced by a small object; a usage query whose `from` is not before
+   its `to`, or whose span has more than 2000 buckets, loses its `to`. Negative cases are sent as
+   generated.
 """
 
+import json
 import os
 import re
 from datetime import datetime, timedelta, timezone
@@ -30,7 +37,7 @@ import schemathesis
 
 ADMIN_KEY_ID = os.environ["KEYSMITH_FUZZ_ADMIN_KEY_ID"]
 ABSENT_KEY_ID = "zzzzzzzzzzzzzz"
-LOCKOUT_FIELDS = {"permissions", "rate_limit", "allowed_ips"}
+LOCKOUT_FIELDS = {"permissions", "rate_limit", "allowed_ips", "enabled"}
 
 MAX_URL_BYTES = 2048
 AUTHORITY = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*")
@@ -61,6 +68,29 @@ def _future(value):
     return "2096" + value[4:]
 
 
+def _depth(value):
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _fit_metadata(body):
+    if isinstance(body, dict) and isinstance(body.get("metadata"), dict):
+        compact = json.dumps(body["metadata"], separators=(",", ":"), ensure_ascii=False).encode()
+        if len(compact) > 4096 or _depth(body["metadata"]) > 8:
+            body["metadata"] = {"customer": "acme"}
+
+
+def _moment(value):
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     positive = case.meta is not None and case.meta.generation.mode.is_positive
@@ -77,6 +107,18 @@ def before_call(context, case, kwargs):
             for field in ("expires_at", "expiresAt"):
                 if field in item:
                     item[field] = _future(item[field])
+    if positive and isinstance(case.body, dict):
+        _fit_metadata(case.body)
+        for item in case.body.get("keys", []) if isinstance(case.body.get("keys"), list) else []:
+            _fit_metadata(item)
+    if positive and case.operation.path == "/v1/api-keys/{id}/usage" and isinstance(case.query, dict) and "to" in case.query:
+        start, end = _moment(case.query.get("from")), _moment(case.query.get("to"))
+        hours = case.query.get("granularity") == "hour"
+        if start and end and (start >= end or (end - start) / timedelta(hours=1 if hours else 24) > 1999):
+            del case.query["to"]
+    if (case.method.upper() == "POST" and case.operation.path == "/v1/api-keys/{id}/roll"
+            and (case.path_parameters or {}).get("id") == ADMIN_KEY_ID):
+        case.path_parameters["id"] = ABSENT_KEY_ID
     if (case.method.upper() == "DELETE" and case.operation.path == "/v1/api-keys/{id}"
             and (case.path_parameters or {}).get("id") == ADMIN_KEY_ID):
         case.path_parameters["id"] = ABSENT_KEY_ID

@@ -126,12 +126,13 @@ extension JSONObject {
     static let metadataLimit = 4096
 
     /// `metadata`: absent is `nil`, `null` clears (`.some(nil)`), an object is kept as compact JSON with its
-    /// keys sorted (at most 4 KiB, nested at most 8 deep); anything else is a 400.
+    /// keys sorted (at most 64 members, 4 KiB, nested at most 8 deep); anything else is a 400.
     func metadata(_ field: String = "metadata") throws -> String?? {
         switch fields[field] {
         case nil: return nil
         case .null?: return .some(nil)
-        case .object?:
+        case .object(let members)?:
+            guard members.count <= 64 else { throw APIError.badRequest("'\(field)' may have at most 64 members") }
             var json = JSONWriter(capacity: 256)
             guard fields[field]!.write(to: &json, depth: 0) else { throw APIError.badRequest("'\(field)' may be nested at most 8 levels deep") }
             guard json.bytes.count <= Self.metadataLimit else {

@@ -23,6 +23,7 @@ struct KeyLifecycleController {
         let id = try context.parameters.require("id")
         let body = try await JSONObject.readAllowingEmpty(from: request, context: context)
         try body.requireOnly(["grace_seconds"])
+        if body.has("grace_seconds"), try body.integer("grace_seconds") == nil { throw APIError.badRequest("'grace_seconds' must be an integer") }
         let grace = try body.integer("grace_seconds") ?? Self.defaultGrace
         guard (0...KeyIssuer.maximumRollGrace).contains(grace) else {
             throw APIError.badRequest("grace_seconds must be between 0 and \(KeyIssuer.maximumRollGrace) (7 days)")
@@ -41,7 +42,7 @@ struct KeyLifecycleController {
     }
 
     /// `?from&to&granularity=hour|day`: counts of the key's requests per bucket, by outcome. By default the
-    /// last 30 days by day, or the last 48 hours by hour.
+    /// last 30 days by day, or the last 48 hours by hour; given one end, that span from it.
     @Sendable func usage(_ request: Request, context: Context) async throws -> UsageResource {
         let caller = try context.requireCaller()
         let id = try context.parameters.require("id")
@@ -60,8 +61,11 @@ struct KeyLifecycleController {
             }
             return time
         }
-        let end = try time("to") ?? now
-        let start = try time("from") ?? end.adding(milliseconds: -(granularity == "hour" ? 48 : 30) * bucket)
+        // Without `to`, the span after `from` (or up to now); without `from`, the span before `to`.
+        let span = (granularity == "hour" ? 48 : 30) * bucket
+        let from = try time("from"), to = try time("to")
+        let end = to ?? from.map { $0.adding(milliseconds: span) } ?? now
+        let start = from ?? end.adding(milliseconds: -span)
         guard start < end else { throw APIError.badRequest("from must be before to") }
         let first = start.milliseconds - start.milliseconds % bucket
         let buckets = (end.milliseconds - first + bucket - 1) / bucket

@@ -70,29 +70,11 @@ extension SQLKeyStore {
                 }
             }
         }
-        if old.rateLimit != new.rateLimit || old.allowedIPs != new.allowedIPs {
-            if old.rateLimit != new.rateLimit {
-                entry(.keyRateLimitChanged) { json in
-                    json.key("rate_limit")
-                    json.object { json in
-                        json.key("from")
-                        writeRateLimit(old.rateLimit, to: &json)
-                        json.key("to")
-                        writeRateLimit(new.rateLimit, to: &json)
-                    }
-                }
-            }
-            if old.allowedIPs != new.allowedIPs {
-                entry(.keyAllowedIPsChanged) { json in
-                    json.key("allowed_ips")
-                    json.object { json in
-                        json.key("from")
-                        writeRanges(old.allowedIPs, to: &json)
-                        json.key("to")
-                        writeRanges(new.allowedIPs, to: &json)
-                    }
-                }
-            }
+        if old.rateLimit != new.rateLimit {
+            entry(.keyRateLimitChanged) { fromTo(&$0, "rate_limit", old.rateLimit, new.rateLimit) { $0.key("value"); writeRateLimit($1, to: &$0) } }
+        }
+        if old.allowedIPs != new.allowedIPs {
+            entry(.keyAllowedIPsChanged) { fromTo(&$0, "allowed_ips", old.allowedIPs, new.allowedIPs) { $0.key("value"); writeRanges($1, to: &$0) } }
         }
         if old.enabled != new.enabled { entry(new.enabled ? .keyEnabled : .keyDisabled) { _ in } }
         if old.metadata != new.metadata { entry(.keyMetadataChanged) { fromTo(&$0, "metadata", old.metadata, new.metadata) { $0.field("value", $1) } } }

@@ -39,7 +39,7 @@ enum Backend: String, CustomTestStringConvertible, Sendable {
         components.path = "/" + name
         // Hundreds of tests run at once, each with a pool of its own: a small one keeps them all under
         // the test server's max_connections.
-        components.queryItems = (components.queryItems ?? []) + [URLQueryItem(name: "pool_size", value: "4")]
+        components.queryItems = (components.queryItems ?? []) + [URLQueryItem(name: "pool_size", value: "8")]
         return components.string!
     }
 }

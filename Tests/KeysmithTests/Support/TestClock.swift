@@ -8,12 +8,17 @@ import Synchronization
 /// so a delivery due "now" by the store would never be due by the application.
 final class TestClock: Sendable {
     private let offset = Mutex<Int64>(0)
+    /// A frozen clock's time: for tests of the application's own timing alone (a rate limit's window),
+    /// which a loaded machine's real seconds would otherwise move.
+    private let frozenAt: Timestamp?
 
-    init() {}
+    init(frozen: Bool = false) {
+        frozenAt = frozen ? Timestamp.now() : nil
+    }
 
     var now: @Sendable () -> Timestamp { { self.read() } }
 
-    func read() -> Timestamp { Timestamp.now().adding(milliseconds: offset.withLock { $0 }) }
+    func read() -> Timestamp { (frozenAt ?? Timestamp.now()).adding(milliseconds: offset.withLock { $0 }) }
 
     func advance(seconds: Double) {
         precondition(seconds >= 0, "a test clock only moves forward")

@@ -90,7 +90,8 @@ struct SQLDialect: Sendable, Equatable {
     /// test every key against the matches: 106 ms for a search among 1,000,000 keys in `bench/scale.sh`.
     /// A unary `+` keeps that index out of the plan, so the matches drive and only they are sorted.
     func workspaceColumn(searching term: String?) -> String {
-        if kind == .sqlite, let term, term.unicodeScalars.count >= 3 { return "+workspace_id" }
+        if kind == .sqlite, let term, term.unicodeScalars.count >= 3,
+           term.unicodeScalars.allSatisfy({ $0.properties.generalCategory != .control }) { return "+workspace_id" }
         return "workspace_id"
     }
 
@@ -103,7 +104,9 @@ struct SQLDialect: Sendable, Equatable {
     /// index for `LIKE` itself.
     func nameMatches(term: String, pattern: String) -> SQLStatement {
         let scalars = Array(term.unicodeScalars)
-        if kind == .sqlite && scalars.count >= 3 {
+        // Names hold no control characters, so such a term matches nothing; FTS5 refuses some of them (NUL).
+        let plain = scalars.allSatisfy { $0.properties.generalCategory != .control }
+        if kind == .sqlite && scalars.count >= 3 && plain {
             var trigrams: [String] = []
             for start in Swift.stride(from: 0, to: scalars.count - 2, by: 3) + [scalars.count - 3] {
                 var trigram = String.UnicodeScalarView()
