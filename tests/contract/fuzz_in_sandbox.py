@@ -94,7 +94,10 @@ def main() -> int:
             # room to create endpoints and follow their links.
             for name, phases in (("stateless", "examples,coverage,fuzzing"), ("stateful", "stateful")):
                 command = [args.schemathesis, "--config-file", args.config, "--no-color", "run",
-                           str(DOCUMENT), "--url", server.base, "--checks", "all", "--phases", phases,
+                           # All checks but use_after_free: a revoked key and its usage stay readable
+                           # (documented), and the command line's --checks outranks schemathesis.toml.
+                           str(DOCUMENT), "--url", server.base, "--checks", "all", "--exclude-checks", "use_after_free",
+                           "--phases", phases,
                            "--report", "junit,ndjson", "--report-dir", str(Path(args.report_dir) / name), *args.extra]
                 print("$ " + " ".join(command), flush=True)
                 started = time.monotonic()
