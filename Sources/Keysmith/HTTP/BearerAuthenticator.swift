@@ -83,7 +83,7 @@ struct BearerAuthenticator: RouterMiddleware {
             field.value.utf8.count <= 512 ? field.value : String(field.value.prefix(512))
         }
         let use = KeyUsage(at: now, ip: address, userAgent: userAgent)
-        usage.record(keyID: verified.key.id, usage: use)
+        usage.record(keyID: keyID, usage: use)
         var context = context
         context.identity = Caller(key: verified, use: use, rateLimit: decision)
         var outcome = AuthenticationOutcome.success
