@@ -101,8 +101,8 @@ import Testing
         }
     }
 
-    /// Creates in one workspace take turns on its counters; 24 at once, so that on PostgreSQL under the
-    /// whole suite's load (hundreds of tests at once, each with a small pool) none waits past the 5 s bound.
+    /// Creates in one workspace take turns on its counters; 24 at once, three times the test pool's
+    /// connections, so that most of them queue for a connection as well as for the counters.
     static let concurrentCreates = 24
 
     /// Bounded in time: a request that never came back (a pool that stopped handing out connections)

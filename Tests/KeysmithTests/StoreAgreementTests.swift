@@ -86,6 +86,15 @@ import Testing
         #expect(parts.password == "p%41ss:word")
         #expect(parts.port == 6543)
         #expect(parts.database == "keys")
+        #expect(parts.poolSize == 20 && parts.poolTimeoutSeconds == 5)
+    }
+
+    @Test func poolSizeAndTimeoutAreReadAndBounded() throws {
+        let parts = try PostgresPool.URLParts("postgres://u@db.example.com/k?pool_size=3&pool_timeout=30")
+        #expect(parts.poolSize == 3 && parts.poolTimeoutSeconds == 30)
+        for bad in ["pool_size=0", "pool_size=101", "pool_size=x", "pool_timeout=0", "pool_timeout=121", "pool_timeout=1.5"] {
+            #expect(throws: StoreConfigurationError.self) { try PostgresPool.URLParts("postgres://u@db.example.com/k?\(bad)") }
+        }
     }
 
     @Test(arguments: [

@@ -16,8 +16,12 @@ final class PostgresPool: SQLDatabase, Service {
 
     var operationsInFlight: Int { inFlight.current }
 
+    /// How long a request waits for a connection before it is answered with a 503 (`pool_timeout`).
+    let operationTimeout: Duration
+
     init(url: String, logger: Logger) throws {
         self.client = PostgresClient(configuration: try Self.configuration(from: url), backgroundLogger: logger)
+        self.operationTimeout = .seconds(try URLParts(url).poolTimeoutSeconds)
         self.logger = logger
     }
 
@@ -36,6 +40,9 @@ final class PostgresPool: SQLDatabase, Service {
         var sslMode: String
         /// Connections the pool may open (`pool_size`, 1 to 100; 20 when absent).
         var poolSize: Int
+        /// Seconds a request may wait for a connection before it is answered 503 (`pool_timeout`, 1 to
+        /// 120; 5 when absent: a stopped database is a prompt 503, not a queue of stalled requests).
+        var poolTimeoutSeconds: Int
 
         init(_ url: String) throws {
             guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty else {
@@ -56,6 +63,11 @@ final class PostgresPool: SQLDatabase, Service {
                 throw StoreConfigurationError("pool_size must be a number of connections from 1 to 100")
             }
             self.poolSize = size
+            let poolTimeout = components.queryItems?.first(where: { $0.name == "pool_timeout" })?.value
+            guard let seconds = poolTimeout.map({ Int($0) }) ?? 5, (1...120).contains(seconds) else {
+                throw StoreConfigurationError("pool_timeout must be a number of seconds from 1 to 120")
+            }
+            self.poolTimeoutSeconds = seconds
         }
 
         static func decodeOnce(_ text: String) -> String { text.removingPercentEncoding ?? text }
@@ -110,17 +122,14 @@ final class PostgresPool: SQLDatabase, Service {
 
     // MARK: Queries
 
-    /// How long a request waits for a connection before it is answered with a 503.
-    static let operationTimeout: Duration = .seconds(5)
-
     /// Runs `body` in a task of its own, so that a caller's cancellation never interrupts a transaction
     /// half-way, and gives up waiting for a connection after `operationTimeout`. Errors of reaching the
     /// database become `StoreUnavailable` (a 503); the pool reconnects by itself when the database is back.
     private func available<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
         let work = Task { [inFlight] in try await inFlight.counting { try await body() } }
         let timedOut = Mutex(false)
-        let timer = Task {
-            try await Task.sleep(for: Self.operationTimeout)
+        let timer = Task { [operationTimeout] in
+            try await Task.sleep(for: operationTimeout)
             timedOut.withLock { $0 = true }
             work.cancel()  // PostgresNIO stops waiting for a connection; a running statement is not cut off
         }
