@@ -15,8 +15,11 @@ import Testing
             let watcher = KeyChangeWatcher(store: store, cache: cache, interval: .milliseconds(20), migrated: MigrationGate(),
                                            logger: Logger(label: "keysmith-test"))
             var progress = KeyChangeWatcher.Progress()
-            try await watcher.poll(&progress)  // sets the cursor; the key's creation is within the look-back
-            try await watcher.poll(&progress)  // applies the creation entry
+            try await watcher.poll(&progress)  // sets the cursor
+            try await watcher.poll(&progress)
+            #expect(progress.applied.isEmpty, "a creation writes no entry: no cache can hold a key that is new")
+            _ = try await store.relabelKey(id: key.id, workspaceID: workspace.id, change: KeyLabelChange(description: .some("first change")))
+            try await watcher.poll(&progress)  // applies the first change's entry
             #expect(progress.applied.count == 1)
 
             _ = try await cache.key(id: key.id)
@@ -30,7 +33,7 @@ import Testing
             #expect(try await cache.key(id: key.id)?.key.name == "renamed")
 
             // Both entries stay inside the five-second look-back, read by every poll, applied by none (on a
-            // machine so loaded that the creation is already five seconds old, only the rename is read).
+            // machine so loaded that the first change is already five seconds old, only the rename is read).
             for _ in 0..<5 {
                 try await watcher.poll(&progress)
                 #expect((1...2).contains(progress.applied.count))

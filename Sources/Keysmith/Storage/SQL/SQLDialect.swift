@@ -54,11 +54,12 @@ struct SQLDialect: Sendable, Equatable {
 
     /// The index behind the key list's partial-match search: an FTS5 table with the `trigram` tokenizer
     /// (kept in step with `api_keys` by triggers) on SQLite, a `pg_trgm` GIN index on PostgreSQL.
-    var nameSearchIndex: [String] {
+    /// `options` are more FTS5 options (schema version 5 adds `detail=none`).
+    func nameSearchIndex(options: String = "") -> [String] {
         switch kind {
         case .sqlite:
             [
-                "CREATE VIRTUAL TABLE api_keys_name_search USING fts5(name_folded, content='api_keys', content_rowid='rowid', tokenize='trigram')",
+                "CREATE VIRTUAL TABLE api_keys_name_search USING fts5(name_folded, content='api_keys', content_rowid='rowid', tokenize='trigram'\(options))",
                 """
                 CREATE TRIGGER api_keys_name_search_insert AFTER INSERT ON api_keys BEGIN
                     INSERT INTO api_keys_name_search (rowid, name_folded) VALUES (new.rowid, new.name_folded);

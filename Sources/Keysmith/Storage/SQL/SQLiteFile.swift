@@ -33,6 +33,12 @@ final class SQLiteFile: SQLDatabase {
                 if opened.count == 1 {
                     _ = try await connection.query("PRAGMA journal_mode=WAL")
                     _ = try await connection.query("PRAGMA synchronous=FULL")
+                    // A checkpoint every 32,768 WAL pages (128 MiB) instead of SQLite's 1,000: a bulk create of
+                    // 1,000 keys dirties about that many pages, so the default checkpointed after nearly every
+                    // commit, in the writer's commit, rewriting the same index pages each time. Measured with
+                    // 500,000 keys through POST /v1/api-keys/batch, alternating: 51.6 s with 1,000, 36.2 s with
+                    // 8,192, 31.9 s with 32,768 (a 256 MiB writer cache on top changed nothing).
+                    _ = try await connection.query("PRAGMA wal_autocheckpoint=32768")
                 }
                 // SQLite's default page cache is 2 MiB a connection, far below the index pages a bulk create
                 // into a million-key file touches: 64 MiB for the writer, 16 MiB for each reader. (Measured
