@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need, only what is missing:
 #   Debian packages  postgresql postgresql-contrib (the throwaway test server), chromium chromium-driver
-#                    (the browser tests), nginx, wrk (bench/), curl, python3-pip when pip is missing
+#                    (the browser tests), nginx and caddy (the gateway tests), wrk (bench/), curl,
+#                    python3-pip when pip is missing
 #   PyPI             tests/requirements.txt (pytest, selenium, requests, standardwebhooks, ...)
 # `apt-get update` runs once, and only when a package is missing. Nothing that is already there is
 # upgraded. Run as root (or with sudo available); otherwise it says what is missing and goes on, and the
@@ -20,6 +21,7 @@ have psql || missing+=(postgresql-client)
 have chromium || missing+=(chromium)
 have chromedriver || missing+=(chromium-driver)
 have nginx || missing+=(nginx)
+have caddy || missing+=(caddy)
 have wrk || missing+=(wrk)
 have curl || missing+=(curl)
 python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
@@ -39,7 +41,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   else
     echo "== setup: apt-get install ${missing[*]}"
     # Packages' install scripts would start their services (postgresql's `main` cluster on 5432, nginx on
-    # port 80); the tests start their own, so keep those from starting while installing.
+    # port 80, caddy on 80 and its admin API on 2019); the tests start their own, so keep those from
+    # starting while installing.
     policy=/usr/sbin/policy-rc.d made_policy=""
     if [ ! -e "$policy" ]; then
       as_root sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy" && made_policy=1

@@ -376,3 +376,122 @@ http {{
                 self.process.wait(timeout=10)
         if getattr(self, "_out", None):
             self._out.close()
+
+
+# --------------------------------------------------------------------------------------------- Caddy
+
+CADDYFILE = REPO / "deploy" / "caddy" / "Caddyfile"
+
+
+def caddy_binary() -> str | None:
+    """caddy from PATH or /usr/bin; when missing, scripts/setup.sh is asked to install it (it does so only as
+    root or with sudo). None when there is still none."""
+    import shutil
+
+    def find():
+        return shutil.which("caddy") or next((p for p in ("/usr/bin/caddy", "/usr/local/bin/caddy") if os.access(p, os.X_OK)), None)
+
+    found = find()
+    if found is None and os.environ.get("KEYSMITH_NO_SETUP") != "1":
+        subprocess.run([str(REPO / "scripts" / "setup.sh")], capture_output=True, text=True, timeout=900)
+        found = find()
+    return found
+
+
+class CaddyServer:
+    """One `caddy run` in the foreground with a Caddyfile (deploy/caddy/Caddyfile unless given another), its
+    addresses given through the environment placeholders the file reads: the site `:PORT` on 127.0.0.1, the admin
+    API off, and KEYSMITH_ADDRESS / API_ADDRESS. HOME, XDG_DATA_HOME and XDG_CONFIG_HOME point into `folder`, so
+    that Caddy writes nothing (its autosaved configuration, ~/.step, certificate storage) outside it."""
+
+    def __init__(self, binary: str, folder: Path, listen_port: int, keysmith_address: str, api_address: str,
+                 config: Path = CADDYFILE, env: dict | None = None):
+        self.binary = binary
+        self.folder = folder
+        self.port = listen_port
+        self.config = config
+        self.log = folder / "caddy.log"
+        folder.mkdir(parents=True, exist_ok=True)
+        for sub in ("home", "data", "config"):
+            (folder / sub).mkdir(exist_ok=True)
+        # Nothing of the caller's Caddy or Keysmith settings reaches it: only what is set here.
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("CADDY_", "KEYSMITH_", "XDG_")) and k not in ("API_ADDRESS", "HOME")}
+        self.env.update({
+            "HOME": str(folder / "home"),
+            "XDG_DATA_HOME": str(folder / "data"),
+            "XDG_CONFIG_HOME": str(folder / "config"),
+            "CADDY_SITE": f":{listen_port}",
+            "CADDY_BIND": "127.0.0.1",
+            "CADDY_ADMIN": "off",
+            "KEYSMITH_ADDRESS": keysmith_address,
+            "API_ADDRESS": api_address,
+            **(env or {}),
+        })
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _run(self, *args: str, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([self.binary, *args], capture_output=True, text=True, timeout=timeout,
+                              env=self.env if env is None else env, cwd=self.folder, stdin=subprocess.DEVNULL)
+
+    def version(self) -> str:
+        """`caddy version` (run in this server's environment too: any caddy command creates ~/.step)."""
+        done = self._run("version", timeout=10)
+        return (done.stdout or done.stderr).strip()
+
+    def validate(self) -> str:
+        """`caddy validate` of the file with this server's environment; its output, or an AssertionError."""
+        done = self._run("validate", "--config", str(self.config), "--adapter", "caddyfile")
+        if done.returncode != 0:
+            raise AssertionError(f"caddy validate refused {self.config} ({done.returncode}):\n{tail(done.stdout + done.stderr)}")
+        return done.stdout + done.stderr
+
+    def adapt(self, unset: tuple[str, ...] = ()) -> dict:
+        """The JSON configuration `caddy adapt` makes of the file with this server's environment, less the
+        variables named in `unset` (which then take the file's defaults)."""
+        import json
+
+        env = {k: v for k, v in self.env.items() if k not in unset}
+        done = self._run("adapt", "--config", str(self.config), "--adapter", "caddyfile", env=env)
+        if done.returncode != 0:
+            raise AssertionError(f"caddy adapt refused {self.config} ({done.returncode}):\n{tail(done.stderr)}")
+        try:
+            return json.loads(done.stdout)
+        except ValueError as error:
+            raise AssertionError(f"caddy adapt printed no JSON ({error}):\n{tail(done.stdout)}\n{tail(done.stderr)}")
+
+    def start(self, timeout: float = 20) -> "CaddyServer":
+        self._out = open(self.log, "ab")
+        self.process = subprocess.Popen([self.binary, "run", "--config", str(self.config), "--adapter", "caddyfile"],
+                                        stdout=self._out, stderr=self._out, stdin=subprocess.DEVNULL,
+                                        env=self.env, cwd=self.folder)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"caddy exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError(f"caddy did not listen on {self.port} within {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log.exists():
+            return "--- caddy.log: none"
+        return f"--- {self.log}\n" + tail(self.log.read_text(errors="replace"), lines)
+
+    def stop(self, grace: float = 10) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # graceful: Caddy finishes the requests in progress
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        if getattr(self, "_out", None):
+            self._out.close()
