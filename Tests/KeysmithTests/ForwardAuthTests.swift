@@ -95,6 +95,17 @@ import Testing
             let (bad, badJSON, _) = try await client.call(.get, "/v1/auth/verify", token: reader, headers: [Self.header("X-Original-Method"): "G E T"])
             #expect(bad == .badRequest)
             expectErrorShape(badJSON, status: .badRequest)
+            // A client's own method header beside the gateway's: refused when they disagree, whichever is forged.
+            for forged: HTTPFields in [
+                [Self.header("X-Forwarded-Method"): "POST", Self.header("X-Original-Method"): "GET"],  // Traefik, Caddy
+                [Self.header("X-Original-Method"): "DELETE", Self.header("X-Forwarded-Method"): "GET"],  // nginx
+            ] {
+                let (status, json, _) = try await client.call(.get, "/v1/auth/verify", token: reader, headers: forged)
+                #expect(status == .badRequest, "\(forged)")
+                expectErrorShape(json, status: .badRequest)
+            }
+            let agreeing: HTTPFields = [Self.header("X-Forwarded-Method"): "GET", Self.header("X-Original-Method"): "GET"]
+            #expect(try await client.call(.get, "/v1/auth/verify", token: reader, headers: agreeing).0 == .ok)
         }
     }
 
