@@ -243,6 +243,10 @@ def test_a_read_key_may_read_but_its_post_is_403(gateway):
         body = response.json()
         assert set(body) == {"statusCode", "message", "error"} and body["statusCode"] == 403 and body["error"] == "Forbidden"
         assert "scope 'read'" in body["message"] and method in body["message"]
+    # A client naming its own method to the check is overruled by nginx's X-Original-Method.
+    forged = gateway.call("POST", "/v1/agents2", reader["secret"], json={"x": 1},
+                          headers={"X-Forwarded-Method": "GET", "X-Original-Method": "GET"})
+    assert forged.status_code == 403, f"{forged.status_code} {forged.text[:200]}{gateway.describe()}"
     assert len(gateway.upstream.received()) == before, "no refused request may reach the upstream"
 
 
