@@ -11,14 +11,13 @@ with the reason, only when Caddy cannot be installed.
 """
 
 import json
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from keysmith_harness import UNAUTHORIZED, CaddyServer, caddy_binary, free_port
-from test_gateway_nginx import UNAUTHORIZED_BODY, Gateway, GatewayKeysmith, RecordingUpstream, expires_in
+from test_gateway_nginx import UNAUTHORIZED_BODY, Gateway, GatewayKeysmith, RecordingUpstream, bad_credentials
 
 IDENTITY_HEADERS = ("x-keysmith-key-id", "x-keysmith-workspace-id", "x-keysmith-scope",
                     "x-keysmith-service-account-id", "x-keysmith-permissions")
@@ -176,22 +175,7 @@ def test_seed_001_request_reaches_the_upstream_with_the_identity_and_without_the
 
 
 def test_every_bad_credential_gets_the_seed_401_body_from_caddy(gateway):
-    revoked = gateway.create_key()
-    expiring = gateway.create_key(expires_at=expires_in(2))
-    assert gateway.call("GET", "/v1/before", revoked["secret"]).status_code == 200
-    assert gateway.call("GET", "/v1/before", expiring["secret"]).status_code == 200
-    deleted = gateway.call("DELETE", f"/v1/api-keys/{revoked['id']}", gateway.admin)
-    assert deleted.status_code == 200, deleted.text
-    time.sleep(2.2)
-    key_id, secret = gateway.admin.split(":", 1)
-    wrong_secret = secret[:-10] + ("A" if secret[-10] != "A" else "B") + secret[-9:]  # a wrong checksum too
-    cases = {
-        "no header": None,
-        "wrong key (made up)": "abcdefghijklmn:123456a1b1234b",
-        "wrong secret": f"{key_id}:{wrong_secret}",
-        "revoked key, on its next request": revoked["secret"],
-        "expired key": expiring["secret"],
-    }
+    cases = bad_credentials(gateway)
     before = len(gateway.upstream.received())
     for case, token in cases.items():
         for method in ("GET", "POST", "DELETE"):

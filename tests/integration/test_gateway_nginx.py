@@ -165,6 +165,27 @@ def expires_in(seconds: float) -> str:
     return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
 
 
+def bad_credentials(gateway: Gateway) -> dict[str, str | None]:
+    """Every kind of bad credential, by name: none, made up, a wrong secret, a key revoked after it was used
+    through the gateway (refused on its next request), and one that expired after it was used."""
+    revoked = gateway.create_key()
+    expiring = gateway.create_key(expires_at=expires_in(2))
+    assert gateway.call("GET", "/v1/before", revoked["secret"]).status_code == 200
+    assert gateway.call("GET", "/v1/before", expiring["secret"]).status_code == 200
+    deleted = gateway.call("DELETE", f"/v1/api-keys/{revoked['id']}", gateway.admin)
+    assert deleted.status_code == 200, deleted.text
+    time.sleep(2.2)
+    key_id, secret = gateway.admin.split(":", 1)
+    wrong_secret = secret[:-10] + ("A" if secret[-10] != "A" else "B") + secret[-9:]  # a wrong checksum too
+    return {
+        "no header": None,
+        "wrong key (made up)": "abcdefghijklmn:123456a1b1234b",
+        "wrong secret": f"{key_id}:{wrong_secret}",
+        "revoked key, on its next request": revoked["secret"],
+        "expired key": expiring["secret"],
+    }
+
+
 # --------------------------------------------------------------------------------------------- the tests
 
 
@@ -204,22 +225,7 @@ def test_seed_001_request_reaches_the_upstream_with_the_identity_and_without_the
 
 
 def test_every_bad_credential_gets_the_seed_401_body_from_nginx(gateway):
-    revoked = gateway.create_key()
-    expiring = gateway.create_key(expires_at=expires_in(2))
-    assert gateway.call("GET", "/v1/before", revoked["secret"]).status_code == 200
-    assert gateway.call("GET", "/v1/before", expiring["secret"]).status_code == 200
-    deleted = gateway.call("DELETE", f"/v1/api-keys/{revoked['id']}", gateway.admin)
-    assert deleted.status_code == 200, deleted.text
-    time.sleep(2.2)
-    key_id, secret = gateway.admin.split(":", 1)
-    wrong_secret = secret[:-10] + ("A" if secret[-10] != "A" else "B") + secret[-9:]  # a wrong checksum too
-    cases = {
-        "no header": None,
-        "wrong key (made up)": "abcdefghijklmn:123456a1b1234b",
-        "wrong secret": f"{key_id}:{wrong_secret}",
-        "revoked key, on its next request": revoked["secret"],
-        "expired key": expiring["secret"],
-    }
+    cases = bad_credentials(gateway)
     before = len(gateway.upstream.received())
     for case, token in cases.items():
         for method in ("GET", "POST"):
