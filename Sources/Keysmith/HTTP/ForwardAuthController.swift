@@ -50,12 +50,14 @@ struct ForwardAuthController {
     /// method, else `GET`. Each header given must hold one method, once, and when both are given they
     /// must agree: a gateway sets one of them and may pass the client's own other one on (Traefik and
     /// Caddy forward every client header to the check unless told otherwise), so a `read` key's `POST`
-    /// sent with its own `X-Original-Method: GET` is refused instead of being taken for a `GET`.
+    /// sent with its own `X-Original-Method: GET` is refused (403) instead of being taken for a `GET`.
     static func originalMethod(of request: Request, envoy: Bool) throws -> HTTPRequest.Method {
         let original = try method(in: ForwardAuthHeader.originalMethod, of: request)
         let forwarded = try method(in: ForwardAuthHeader.forwardedMethod, of: request)
         if let original, let forwarded, original != forwarded {
-            throw APIError.badRequest("X-Original-Method and X-Forwarded-Method name different methods; a gateway sets one, so the other came from the client")
+            // 403, not 400: the request is refused (a gateway denies it), and nginx's auth_request would
+            // turn a 400 into its own 500.
+            throw APIError.forbidden("X-Original-Method and X-Forwarded-Method name different methods; a gateway sets one, so the other came from the client")
         }
         return original ?? forwarded ?? (envoy ? request.method : .get)
     }
