@@ -6,7 +6,10 @@ import Testing
 @testable import Keysmith
 
 /// One tenant's receiver or backlog never holds up another's deliveries, and quotas bound what one can queue.
-@Suite(.serialized) struct WebhookFairnessTests {
+///
+/// Bounded in time: these tests stall receivers on purpose, and one that never came back (a stalled
+/// shutdown, say) fails here, named, instead of holding up the whole run.
+@Suite(.serialized, .timeLimit(.minutes(3))) struct WebhookFairnessTests {
     static func hostileTenants(deadline: Duration) -> (inout ServerOptions) -> Void {
         { options in
             WebhookTests.fastWebhooks(&options)

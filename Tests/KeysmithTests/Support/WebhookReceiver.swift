@@ -61,7 +61,12 @@ func withWebhookReceiver<T: Sendable>(
         logger: logger
     )
     return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
-        group.addTask { try await app.run() }
+        group.addTask {
+            // A receiver that stops (or never starts) ends the port stream: the test then fails on port 0
+            // instead of waiting for a port forever.
+            defer { portSink.finish() }
+            try await app.run()
+        }
         defer { group.cancelAll() }
         var iterator = ports.makeAsyncIterator()
         let bound = await iterator.next() ?? port
