@@ -274,19 +274,24 @@ def admin_token_from_banner(stdout: str) -> str | None:
 NGINX_CONF = REPO / "deploy" / "nginx" / "keysmith.conf"
 
 
-def nginx_binary() -> str | None:
-    """nginx from PATH or /usr/sbin; when missing, scripts/setup.sh is asked to install it (it does so only as
-    root or with sudo). None when there is still none, or when it lacks the auth_request module."""
+def installed_binary(name: str, places: tuple[str, ...]) -> str | None:
+    """`name` from PATH or one of `places`; when missing, scripts/setup.sh is asked to install it (it does so
+    only as root or with sudo). None when there is still none."""
     import shutil
 
     def find():
-        return shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.access(p, os.X_OK)), None)
+        return shutil.which(name) or next((p for p in places if os.access(p, os.X_OK)), None)
 
     found = find()
     if found is None and os.environ.get("KEYSMITH_NO_SETUP") != "1":
         subprocess.run([str(REPO / "scripts" / "setup.sh")], capture_output=True, text=True, timeout=900)
         found = find()
     return found
+
+
+def nginx_binary() -> str | None:
+    """nginx, installed when missing (`installed_binary`); see `nginx_lacks_auth_request` for its module."""
+    return installed_binary("nginx", ("/usr/sbin/nginx", "/usr/local/sbin/nginx"))
 
 
 def nginx_lacks_auth_request(binary: str) -> bool:
@@ -304,6 +309,21 @@ def templated_nginx_conf(keysmith_port: int, upstream_port: int, listen_port: in
             raise AssertionError(f"{NGINX_CONF} should contain `{old}` exactly once (the test templates it)")
         text = text.replace(old, new)
     return text
+
+
+def wait_until_listening(name: str, process: subprocess.Popen, port: int, timeout: float, log_tail) -> None:
+    """Returns once something accepts connections on 127.0.0.1:`port`; fails, with `log_tail()`, when
+    `process` exits first or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{name} exited with {process.returncode}:\n{log_tail()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"{name} did not listen on {port} within {timeout}s:\n{log_tail()}")
 
 
 class NginxServer:
@@ -348,16 +368,8 @@ http {{
         self._out = open(self.folder / "nginx.stderr", "ab")
         self.process = subprocess.Popen([self.binary, "-p", str(self.folder), "-c", str(self.folder / "nginx.conf"),
                                          "-e", str(self.error_log)], stdout=self._out, stderr=self._out, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"nginx exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError(f"nginx did not listen on {self.port} within {timeout}s:\n{self.log_tail()}")
+        wait_until_listening("nginx", self.process, self.port, timeout, self.log_tail)
+        return self
 
     def log_tail(self, lines: int = 40) -> str:
         parts = []
@@ -384,18 +396,8 @@ CADDYFILE = REPO / "deploy" / "caddy" / "Caddyfile"
 
 
 def caddy_binary() -> str | None:
-    """caddy from PATH or /usr/bin; when missing, scripts/setup.sh is asked to install it (it does so only as
-    root or with sudo). None when there is still none."""
-    import shutil
-
-    def find():
-        return shutil.which("caddy") or next((p for p in ("/usr/bin/caddy", "/usr/local/bin/caddy") if os.access(p, os.X_OK)), None)
-
-    found = find()
-    if found is None and os.environ.get("KEYSMITH_NO_SETUP") != "1":
-        subprocess.run([str(REPO / "scripts" / "setup.sh")], capture_output=True, text=True, timeout=900)
-        found = find()
-    return found
+    """caddy, installed when missing (`installed_binary`)."""
+    return installed_binary("caddy", ("/usr/bin/caddy", "/usr/local/bin/caddy"))
 
 
 class CaddyServer:
@@ -469,16 +471,8 @@ class CaddyServer:
         self.process = subprocess.Popen([self.binary, "run", "--config", str(self.config), "--adapter", "caddyfile"],
                                         stdout=self._out, stderr=self._out, stdin=subprocess.DEVNULL,
                                         env=self.env, cwd=self.folder)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"caddy exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError(f"caddy did not listen on {self.port} within {timeout}s:\n{self.log_tail()}")
+        wait_until_listening("caddy", self.process, self.port, timeout, self.log_tail)
+        return self
 
     def log_tail(self, lines: int = 40) -> str:
         if not self.log.exists():

@@ -78,10 +78,7 @@ def gateway(keysmith_bin, tmp_path_factory):
     keysmith = GatewayKeysmith(keysmith_bin, tmp, tmp)
     caddy = None
     try:
-        keysmith.start()
-        keysmith.wait_healthy()
-        admin = keysmith.admin_token()
-        assert admin, f"no admin key in keysmith's banner:\n{keysmith.stdout()[-2000:]}"
+        admin = keysmith.start_for_gateway()
         caddy = start_caddy(binary, tmp, f"127.0.0.1:{keysmith.port}", f"127.0.0.1:{upstream.port}")
         yield CaddyGateway(keysmith, caddy, upstream, admin, tmp)
     finally:

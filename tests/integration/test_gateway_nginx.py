@@ -94,6 +94,14 @@ class GatewayKeysmith(KeysmithServer):
     def command(self) -> list[str]:
         return super().command + ["--encryption-key-file", str(self.key_file), "--trusted-proxy", "127.0.0.1/32"]
 
+    def start_for_gateway(self) -> str:
+        """Starts the server and returns the admin key of its first start's banner."""
+        self.start()
+        self.wait_healthy()
+        admin = self.admin_token()
+        assert admin, f"no admin key in keysmith's banner:\n{self.stdout()[-2000:]}"
+        return admin
+
 
 class Gateway:
     def __init__(self, keysmith: GatewayKeysmith, nginx: NginxServer, upstream: RecordingUpstream, admin: str):
@@ -128,10 +136,7 @@ def gateway(keysmith_bin, tmp_path_factory):
     keysmith = GatewayKeysmith(keysmith_bin, tmp, tmp)
     nginx = None
     try:
-        keysmith.start()
-        keysmith.wait_healthy()
-        admin = keysmith.admin_token()
-        assert admin, f"no admin key in keysmith's banner:\n{keysmith.stdout()[-2000:]}"
+        admin = keysmith.start_for_gateway()
         for attempt in range(5):  # nginx cannot bind port 0; a port taken meanwhile is tried again
             port = free_port()
             nginx = NginxServer(binary, tmp / f"nginx-{attempt}", templated_nginx_conf(keysmith.port, upstream.port, port), port)
