@@ -56,14 +56,15 @@ started=$(date +%s)
 log() { echo "[$(( $(date +%s) - started ))s] $*" >&2; }
 
 host=127.0.0.1 port=18095
-KEYSMITH_LOG_LEVEL=warning "$bin" serve --database "$database" --host "$host" --port "$port" >"$work/serve.log" 2>&1 &
+KEYSMITH_LOG_LEVEL=warning "$bin" serve --database "$database" --host "$host" --port "$port" \
+  --bootstrap-key-file "$work/admin-key" >"$work/serve.log" 2>&1 &
 pids+=($!)
 pid=${pids[0]}
 for _ in $(seq 1 100); do curl -fs -m 2 "http://$host:$port/healthz" >/dev/null && break; sleep 0.1; done
 curl -fs -m 2 "http://$host:$port/healthz" >/dev/null || { echo "the server did not start:" >&2; cat "$work/serve.log" >&2; exit 1; }
-# The bootstrap workspace's admin key, printed once on the first start.
-admin=$(grep -oE '^ +[a-z]{14}:[A-Za-z0-9_]+$' "$work/serve.log" | head -1 | tr -d ' ')
-[ -n "$admin" ] || { echo "no bootstrap admin key in the server's output:" >&2; cat "$work/serve.log" >&2; exit 1; }
+# The bootstrap workspace's admin key, written once on the first start (stdout is not a terminal here).
+admin=$(grep -oE '^ +[a-z]{14}:[A-Za-z0-9_]+$' "$work/admin-key" 2>/dev/null | head -1 | tr -d ' ')
+[ -n "$admin" ] || { echo "no bootstrap admin key in $work/admin-key:" >&2; cat "$work/serve.log" >&2; exit 1; }
 rss() { awk '/VmRSS/ {printf "%.0f MiB", $2 / 1024}' "/proc/$pid/status"; }
 
 log "creating $workspaces workspaces with keysmith workspace create..."

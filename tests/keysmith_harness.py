@@ -102,8 +102,9 @@ class KeysmithServer:
     """
 
     def __init__(self, binary: str, database: str, name: str, log_dir: Path, port: int | None = None,
-                 fixture: str | None = None):
+                 fixture: str | None = None, extra_args: list[str] | None = None):
         self.binary = binary
+        self.extra_args = list(extra_args or [])  # more `keysmith serve` options
         self.fixture = fixture  # the shared fixture that owns this server; None for a test's own server
         self.database = database
         self.name = name
@@ -125,7 +126,7 @@ class KeysmithServer:
     @property
     def command(self) -> list[str]:
         return [self.binary, "serve", "--database", self.database, "--host", "127.0.0.1",
-                "--port", str(self.port or 0)]
+                "--port", str(self.port or 0), *self.extra_args]
 
     def start(self) -> "KeysmithServer":
         # No KEYSMITH_* setting of the caller's reaches the server, but the shared encryption key (conftest.py):
@@ -189,16 +190,30 @@ class KeysmithServer:
         raise AssertionError(f"{self.name}: /healthz not OK within {timeout}s (last: {last})\n"
                              f"stderr:\n{tail(self.stderr())}")
 
+    def bootstrap_admin_token(self) -> str | None:
+        """The admin key this server wrote when it created the first workspace: stdout is not a terminal here, so
+        it is in a new file that the log names (never in the log itself). None when it has not."""
+        match = BOOTSTRAP_KEY_FILE.search(self.stderr())
+        if match is None:
+            return None
+        path = Path(match.group(1))
+        if not path.is_absolute():
+            path = self.stdout_path.parent / path  # the server's working directory
+        try:
+            return admin_token_from_banner(path.read_text())
+        except OSError:
+            return None
+
     def admin_token(self, timeout: float = 10) -> str | None:
-        """The admin key of the one-time banner on stdout (printed when this server created the first workspace),
-        waiting up to `timeout` seconds for it; None when it is not printed."""
+        """The bootstrap admin key (see bootstrap_admin_token), waiting up to `timeout` seconds for it; None when
+        this server did not create the first workspace."""
         deadline = time.monotonic() + timeout
         while True:
-            token = admin_token_from_banner(self.stdout())
+            token = self.bootstrap_admin_token()
             if token is not None or time.monotonic() > deadline:
                 return token
             if self.process is not None and self.process.poll() is not None:
-                return admin_token_from_banner(self.stdout())
+                return self.bootstrap_admin_token()
             time.sleep(0.05)
 
     def stop(self, grace: float = 10) -> str:
@@ -261,6 +276,7 @@ def start_together(servers: list[KeysmithServer]) -> None:
         raise errors[0]
 
 
+BOOTSTRAP_KEY_FILE = re.compile(r"bootstrap_key_file=(\S+)")
 ADMIN_BANNER = re.compile(r"Copy it now:\s*\n\s*\n\s+(\S+)\s*\n")
 
 

@@ -90,7 +90,7 @@ struct KeysCommand: AsyncParsableCommand {
             let revoked = try await database.location.withStore(logger: CommandLogging.logger()) { store -> APIKey? in
                 guard let key = try await store.key(id: id) else { return nil }
                 // The operator's recovery tool: it may revoke the last admin key.
-                return try await store.revokeKey(id: id, workspaceID: key.workspaceID, at: .now(), allowingLastAdmin: true, audit: .cli)
+                return try await store.revokeKey(id: id, workspaceID: key.workspaceID, at: .now(), allowingLastAdmin: true, authority: nil, audit: .cli)
             }
             guard let revoked else { throw ValidationError("no active key with id '\(id)'") }
             print("Revoked key \(revoked.id) (\(revoked.name)) at \(revoked.revokedAt?.description ?? "")")

@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import Keysmith
 import Logging
@@ -37,6 +40,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Lookups of unknown key ids per client address per second before 429. Env: KEYSMITH_LOOKUP_BUDGET.")
     var lookupBudget: Int = ProcessInfo.processInfo.environment["KEYSMITH_LOOKUP_BUDGET"].flatMap(Int.init) ?? 20
 
+    @Option(help: "Keys a workspace may hold that are not revoked; creates past it are 403. Env: KEYSMITH_MAX_KEYS_PER_WORKSPACE.")
+    var maxKeysPerWorkspace: Int = ProcessInfo.processInfo.environment["KEYSMITH_MAX_KEYS_PER_WORKSPACE"].flatMap(Int.init) ?? 2_000_000
+
+    @Option(help: "Webhook endpoints a workspace may register. Env: KEYSMITH_MAX_WEBHOOKS_PER_WORKSPACE.")
+    var maxWebhooksPerWorkspace: Int = ProcessInfo.processInfo.environment["KEYSMITH_MAX_WEBHOOKS_PER_WORKSPACE"].flatMap(Int.init) ?? 20
+
+    @Option(help: "Management requests (/v1/api-keys, /v1/webhooks, /v1/audit-events) a workspace may make per second on one instance, in bursts of up to ten times as many; past it 429. Env: KEYSMITH_MANAGEMENT_REQUESTS_PER_SECOND.")
+    var managementRequestsPerSecond: Int = ProcessInfo.processInfo.environment["KEYSMITH_MANAGEMENT_REQUESTS_PER_SECOND"].flatMap(Int.init) ?? 100
+
     @Option(help: "File holding the key that seals webhook secrets (created if missing; required on PostgreSQL unless KEYSMITH_ENCRYPTION_KEY is set). Env: KEYSMITH_ENCRYPTION_KEY_FILE; KEYSMITH_ENCRYPTION_KEY gives the key itself.")
     var encryptionKeyFile: String?
 
@@ -73,6 +85,11 @@ struct ServeCommand: AsyncParsableCommand {
     /// `--metrics-port`, else `KEYSMITH_METRICS_PORT`.
     var resolvedMetricsPort: Int? { metricsPort ?? ProcessInfo.processInfo.environment["KEYSMITH_METRICS_PORT"].flatMap(Int.init) }
 
+    @Option(help: ArgumentHelp(
+        "Where a first start writes the bootstrap admin key when stdout is not a terminal (a new file, mode 0600); by default keysmith-admin-key-<workspace id> in the working directory. Env: KEYSMITH_BOOTSTRAP_KEY_FILE.",
+        valueName: "PATH"))
+    var bootstrapKeyFile: String? = ProcessInfo.processInfo.environment["KEYSMITH_BOOTSTRAP_KEY_FILE"]
+
     @Option(help: "trace, debug, info, notice, warning, error or critical. Env: KEYSMITH_LOG_LEVEL.")
     var logLevel: String = ProcessInfo.processInfo.environment["KEYSMITH_LOG_LEVEL"] ?? "info"
 
@@ -85,6 +102,11 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be from 1 to 3600 seconds") }
         guard (1...100_000).contains(maxConnections) else { throw ValidationError("--max-connections must be from 1 to 100000") }
         guard (1...100_000).contains(lookupBudget) else { throw ValidationError("--lookup-budget must be from 1 to 100000") }
+        guard (1...100_000_000).contains(maxKeysPerWorkspace) else { throw ValidationError("--max-keys-per-workspace must be from 1 to 100000000") }
+        guard (0...10_000).contains(maxWebhooksPerWorkspace) else { throw ValidationError("--max-webhooks-per-workspace must be from 0 to 10000") }
+        guard (1...1_000_000).contains(managementRequestsPerSecond) else {
+            throw ValidationError("--management-requests-per-second must be from 1 to 1000000")
+        }
         guard (1...3650).contains(webhookRetentionDays) else { throw ValidationError("--webhook-retention-days must be from 1 to 3650") }
         guard (5...86400).contains(cacheMaxAge) else { throw ValidationError("--cache-max-age must be from 5 to 86400 seconds") }
         guard (1...3650).contains(auditRetentionDays) else { throw ValidationError("--audit-retention-days must be from 1 to 3650") }
@@ -115,6 +137,9 @@ struct ServeCommand: AsyncParsableCommand {
         options.idleTimeout = .seconds(idleTimeout)
         options.maxConnections = maxConnections
         options.lookupBudget = lookupBudget
+        options.maxActiveKeysPerWorkspace = maxKeysPerWorkspace
+        options.webhookQuotas.endpointsPerWorkspace = maxWebhooksPerWorkspace
+        options.managementRequestsPerSecond = managementRequestsPerSecond
         options.webhookRetention = .seconds(webhookRetentionDays * 86400)
         options.auditRetention = .seconds(auditRetentionDays * 86400)
         options.usageRetention = .seconds(auditRetentionDays * 86400)
@@ -137,7 +162,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             let issuer = KeyIssuer(store: store, secretPrefix: options.secretPrefix)
             let app = try buildApplication(options: options, store: store, storeServices: services, logger: logger) {
-                try await Self.bootstrapFirstWorkspace(issuer: issuer)
+                try await Self.bootstrapFirstWorkspace(issuer: issuer, keyFile: bootstrapKeyFile, logger: logger)
             }
             try await app.runService()
         } catch {
@@ -147,26 +172,68 @@ struct ServeCommand: AsyncParsableCommand {
         try await store.close()
     }
 
-    /// On a database without workspaces: creates `default` and one admin key, printed once, never logged.
-    static func bootstrapFirstWorkspace(issuer: KeyIssuer) async throws {
+    /// On a database without workspaces: creates `default` and one admin key, shown once and never logged.
+    /// At a terminal it is printed. Otherwise stdout is usually a log (systemd, Docker), so the key goes to a
+    /// new file only its owner can read, and the log says where.
+    static func bootstrapFirstWorkspace(issuer: KeyIssuer, keyFile: String?, logger: Logger) async throws {
         guard try await issuer.store.workspaceCount() == 0 else { return }
+        let (workspace, token): (Workspace, APIKeyToken)
         do {
-            let (workspace, _, token) = try await issuer.createWorkspace(named: "default")
-            let rule = String(repeating: "=", count: 72)
-            // Written unbuffered, so it is there at once even when stdout is a pipe or a file.
-            FileHandle.standardOutput.write(Data("""
-                \(rule)
-                Keysmith created workspace "\(workspace.name)" (\(workspace.id)) and its first admin key.
-                This key is shown ONLY ONCE and is not stored anywhere. Copy it now:
-
-                    \(token.bearer)
-
-                Use it as: Authorization: Bearer <key>
-                \(rule)
-
-                """.utf8))
+            (workspace, _, token) = try await issuer.createWorkspace(named: "default")
         } catch KeyStoreError.duplicateWorkspaceName {
             return  // another instance bootstrapped the same database first
+        }
+        let rule = String(repeating: "=", count: 72)
+        let banner = """
+            \(rule)
+            Keysmith created workspace "\(workspace.name)" (\(workspace.id)) and its first admin key.
+            This key is shown ONLY ONCE and is not stored anywhere. Copy it now:
+
+                \(token.bearer)
+
+            Use it as: Authorization: Bearer <key>
+            \(rule)
+
+            """
+        if isatty(STDOUT_FILENO) == 1 {
+            // Written unbuffered, so it is there at once.
+            FileHandle.standardOutput.write(Data(banner.utf8))
+            return
+        }
+        let path = keyFile ?? "keysmith-admin-key-\(workspace.id)"
+        do {
+            try BootstrapKeyFile.write(banner + "Delete this file once the key is stored safely.\n", to: path)
+        } catch {
+            // The workspace exists and its key is lost: say how to get another, never the key.
+            logger.critical("could not write the bootstrap admin key", metadata: [
+                "path": "\(path)", "error": "\(error)",
+                "next": "create an admin key with: keysmith workspace create NAME, or keysmith keys create",
+            ])
+            return
+        }
+        logger.notice("created workspace \(workspace.id) and its first admin key; the key was written to a new file readable by this user only (mode 0600): read it, store it, delete the file", metadata: [
+            "bootstrap_key_file": "\(path)",
+        ])
+    }
+}
+
+/// A new file, created with mode 0600 and never over an existing one, so that nothing else can read it
+/// between its creation and the write.
+enum BootstrapKeyFile {
+    struct WriteError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func write(_ text: String, to path: String) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw WriteError(description: String(cString: strerror(errno))) }
+        defer { close(descriptor) }
+        let bytes = Array(text.utf8)
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            guard count > 0 else { throw WriteError(description: String(cString: strerror(errno))) }
+            written += count
         }
     }
 }

@@ -12,6 +12,13 @@ import NIOHTTP1
 /// `Retry-After`, `RateLimit-*`); the handlers run only for a `200`. Nothing is cached here: a key revoked
 /// in Keysmith is refused on its next request. When Keysmith cannot be reached the answer is `503`.
 ///
+/// The check carries the client's address in `X-Forwarded-For` (the chain the request came with, then its
+/// peer), so that Keysmith applies `allowed_ips` and its lookup budget to the client, not to this service:
+/// run Keysmith with `--trusted-proxy` set to this service's own address. A context that conforms to
+/// `RemoteAddressRequestContext` (as `BasicKeysmithIdentityContext` does) supplies the peer. Headers named
+/// `X-Keysmith-*` that the client sent are removed before the handlers see the request: only Keysmith's
+/// answer speaks for the caller.
+///
 /// ```swift
 /// let router = Router(context: BasicKeysmithIdentityContext.self)
 /// router.add(middleware: KeysmithAuthMiddleware(keysmithURL: "http://127.0.0.1:8080"))
@@ -53,6 +60,9 @@ public struct KeysmithAuthMiddleware<Context: KeysmithIdentityContext>: RouterMi
             check.headers.add(name: "X-Keysmith-Require-Permission", value: requiredPermissions.joined(separator: ","))
         }
         if let userAgent = request.headers[.userAgent] { check.headers.add(name: "User-Agent", value: userAgent) }
+        if let chain = Self.forwardedFor(request, peer: (context as? any RemoteAddressRequestContext)?.remoteAddress?.ipAddress) {
+            check.headers.add(name: "X-Forwarded-For", value: chain)
+        }
 
         let answer: HTTPClientResponse
         let body: ByteBuffer
@@ -73,7 +83,7 @@ public struct KeysmithAuthMiddleware<Context: KeysmithIdentityContext>: RouterMi
             }
             var context = context
             context.keysmithIdentity = identity
-            var response = try await next(request, context)
+            var response = try await next(Self.withoutKeysmithHeaders(request), context)
             for name in Self.rateLimitHeaders {
                 if let value = answer.headers.first(name: name), let field = HTTPField.Name(name) { response.headers[field] = value }
             }
@@ -91,6 +101,28 @@ public struct KeysmithAuthMiddleware<Context: KeysmithIdentityContext>: RouterMi
     }
 
     static var rateLimitHeaders: [String] { ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"] }
+
+    static var xForwardedFor: HTTPField.Name { HTTPField.Name("X-Forwarded-For")! }
+
+    /// The client's `X-Forwarded-For` chain with its peer appended, as a proxy writes it; the peer alone
+    /// when the request came with none. Keysmith reads it right to left, trusting only its trusted proxies.
+    static func forwardedFor(_ request: Request, peer: String?) -> String? {
+        let chain = request.headers[values: Self.xForwardedFor].joined(separator: ", ")
+        switch (chain.isEmpty, peer) {
+        case (true, nil): return nil
+        case (true, let peer?): return peer
+        case (false, nil): return chain
+        case (false, let peer?): return chain + ", " + peer
+        }
+    }
+
+    /// The request without any `X-Keysmith-*` header, which only Keysmith's answer may set.
+    static func withoutKeysmithHeaders(_ request: Request) -> Request {
+        guard request.headers.contains(where: { $0.name.canonicalName.hasPrefix("x-keysmith-") }) else { return request }
+        var head = request.head
+        head.headerFields = HTTPFields(head.headerFields.filter { !$0.name.canonicalName.hasPrefix("x-keysmith-") })
+        return Request(head: head, body: request.body)
+    }
 
     static func identity(from headers: HTTPHeaders) -> KeysmithIdentity? {
         guard let keyID = headers.first(name: "X-Keysmith-Key-Id"), let workspaceID = headers.first(name: "X-Keysmith-Workspace-Id"),

@@ -1,4 +1,5 @@
 import Hummingbird
+import NIOCore
 
 /// Who called, as Keysmith's `/v1/auth/verify` told it: the key, its workspace, scope, permissions and
 /// service account. Set on the request context by `KeysmithAuthMiddleware`.
@@ -35,12 +36,15 @@ public protocol KeysmithIdentityContext: RequestContext {
     var keysmithIdentity: KeysmithIdentity? { get set }
 }
 
-/// The plain context for an application whose only identity is Keysmith's.
-public struct BasicKeysmithIdentityContext: KeysmithIdentityContext {
+/// The plain context for an application whose only identity is Keysmith's. It keeps the peer's address,
+/// which `KeysmithAuthMiddleware` passes on to Keysmith as the client's.
+public struct BasicKeysmithIdentityContext: KeysmithIdentityContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public var keysmithIdentity: KeysmithIdentity?
+    public let remoteAddress: SocketAddress?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
     }
 }

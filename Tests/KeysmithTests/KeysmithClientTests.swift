@@ -16,6 +16,9 @@ import Testing
             return "\(request.method) \(identity.keyID) \(identity.workspaceID) \(identity.scope) \(identity.permissions.joined(separator: ",")) \(identity.serviceAccountID ?? "-")"
         }
         router.get("/v1/agents2", use: whoCalled)
+        router.get("/v1/headers") { request, _ in
+            request.headers.filter { $0.name.canonicalName.hasPrefix("x-keysmith-") }.map { "\($0.name)=\($0.value)" }.joined(separator: ";")
+        }
         router.post("/v1/agents2", use: whoCalled)
         router.group("/v1/calls")
             .add(middleware: KeysmithAuthMiddleware(keysmithURL: keysmith, requiredPermissions: ["calls.write"]))
@@ -108,6 +111,38 @@ import Testing
             #expect(last.0 == #"{"statusCode":429,"message":"Too Many Requests","error":"Too Many Requests"}"#)
             #expect(Int(last.1[.retryAfter] ?? "") ?? 0 >= 1)
             #expect(last.1[HTTPField.Name("RateLimit-Limit")!] == "2")
+        }
+    }
+
+    /// Keysmith sees the client's address, not the service's: the service is Keysmith's trusted proxy and
+    /// passes the chain on. And a client cannot speak for Keysmith with headers of its own.
+    @Test func theClientsAddressReachesKeysmithAndItsOwnKeysmithHeadersDoNotReachTheHandlers() async throws {
+        let database = TemporaryFile.path(suffix: ".sqlite")
+        let workspace = try KeysmithBinary.run(["workspace", "create", "client", "--database", database, "--json"])
+        let admin = try #require(try JSON(ByteBuffer(string: workspace.stdout))["secret"].string)
+        let keysmith = try ServerProcess(database: database, extraArguments: ["--trusted-proxy", "127.0.0.0/8"])
+        try await keysmith.waitUntilReady()
+        defer { _ = keysmith.stop() }
+        let (status, text) = try await keysmith.request("POST", "/v1/api-keys", token: admin, body: #"{"name": "office", "allowed_ips": ["203.0.113.0/24"]}"#)
+        #expect(status == 201)
+        let token = try #require(try JSON(ByteBuffer(string: text))["secret"].string)
+        let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+        try await Self.application(keysmith: keysmith.baseURL).test(.live) { client in
+            // The chain a trusted load balancer in front of the service would write, then the service's peer.
+            let inside = try await client.execute(uri: "/v1/agents2", method: .get,
+                                                  headers: [.authorization: "Bearer \(token)", forwardedFor: "203.0.113.9"]) { $0.status }
+            #expect(inside == .ok)
+            let outside = try await client.execute(uri: "/v1/agents2", method: .get,
+                                                   headers: [.authorization: "Bearer \(token)", forwardedFor: "198.51.100.1"]) { ($0.status, String(buffer: $0.body)) }
+            #expect(outside.0 == .forbidden && outside.1.contains("allowed_ips"), "\(outside.1)")
+            // Without a chain, Keysmith sees the service's peer (here 127.0.0.1), outside the key's networks.
+            let direct = try await client.execute(uri: "/v1/agents2", method: .get, headers: [.authorization: "Bearer \(token)"]) { $0.status }
+            #expect(direct == .forbidden)
+
+            let forged: HTTPFields = [.authorization: "Bearer \(admin)", HTTPField.Name("X-Keysmith-Key-Id")!: "forged",
+                                      HTTPField.Name("X-Keysmith-Scope")!: "admin", HTTPField.Name("x-keysmith-permissions")!: "*"]
+            let seen = try await client.execute(uri: "/v1/headers", method: .get, headers: forged) { ($0.status, String(buffer: $0.body)) }
+            #expect(seen.0 == .ok && seen.1.isEmpty, "the handler saw: \(seen.1)")
         }
     }
 }

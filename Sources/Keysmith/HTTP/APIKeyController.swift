@@ -56,6 +56,8 @@ struct APIKeyController {
                 throw APIError(error.status, "keys[\(index)]: \(error.message)", headers: error.headers)
             } catch let error as FieldError {
                 throw APIError.badRequest("keys[\(index)]: \(error.message)")
+            } catch let error as KeyAuthority.Refusal {
+                throw APIError.forbidden("keys[\(index)]: \(error.message)")
             }
         }
         let issued = try await issuer.issue(requests, audit: try context.auditContext())
@@ -68,7 +70,8 @@ struct APIKeyController {
         .union(KeyAccessFields.names)
     static let updateFields = Set(["name", "description", "enabled", "metadata"]).union(KeyAccessFields.names)
 
-    /// The key a create body asks for, checked against the caller's own scope and lifetime.
+    /// The key a create body asks for, within the caller's own authority: its scope, permissions, expiry,
+    /// allowed addresses and rate limit, each inherited from the caller when the body leaves it out.
     static func issueRequest(from body: JSONObject, caller: APIKey, now: Timestamp) throws -> KeyIssuer.Request {
         try body.requireOnly(Self.createFields)
         let scope = try KeyFields.scope(try body.string("scope") ?? nil, default: caller.scope)
@@ -83,14 +86,17 @@ struct APIKeyController {
             serviceAccountID: try KeyFields.serviceAccountID(try body.string("service_account_id", or: "serviceAccountId") ?? nil),
             createdBy: caller.id,
             permissions: access.permissions ?? caller.permissions,  // seed 000: inherited from the creator
-            rateLimit: access.rateLimit ?? nil,
-            allowedIPs: access.allowedIPs ?? nil,
+            rateLimit: access.rateLimit ?? caller.rateLimit,
+            allowedIPs: access.allowedIPs ?? caller.allowedIPs,
             metadata: try body.metadata() ?? nil
         )
         guard caller.scope.allows(scope) else {
             throw APIError.forbidden("a key with scope '\(caller.scope.rawValue)' cannot create a key with scope '\(scope.rawValue)'")
         }
-        try KeyAccessFields.requireCovered(fields.permissions, by: caller)
+        let authority = KeyAuthority(of: caller)
+        try authority.requireCovers(permissions: fields.permissions)
+        try authority.requireCovers(allowedIPs: fields.allowedIPs)
+        try authority.requireCovers(rateLimit: fields.rateLimit)
         return fields
     }
 
@@ -133,10 +139,15 @@ struct APIKeyController {
                                     enabled: try body.bool("enabled"), metadata: try body.metadata())
         if body.has("name") { change.name = try KeyFields.name(try body.string("name") ?? nil) }
         if let description = try body.string("description") { change.description = .some(try KeyFields.description(description)) }
-        if let permissions = access.permissions { try KeyAccessFields.requireCovered(permissions, by: caller) }
+        // A key loosens no restriction beyond its own, its own included; the key changed must be within it too.
+        let authority = KeyAuthority(of: caller)
+        if let permissions = access.permissions { try authority.requireCovers(permissions: permissions) }
+        if let allowedIPs = access.allowedIPs { try authority.requireCovers(allowedIPs: allowedIPs) }
+        if let rateLimit = access.rateLimit { try authority.requireCovers(rateLimit: rateLimit) }
         let changed: APIKey?
         do {
-            changed = try await store.relabelKey(id: id, workspaceID: caller.workspaceID, change: change, audit: try context.auditContext())
+            changed = try await store.relabelKey(id: id, workspaceID: caller.workspaceID, change: change, authority: authority,
+                                                 audit: try context.auditContext())
         } catch KeyStoreError.lastAdminKey {
             throw APIError.conflict("this is the workspace's last usable admin key; disabling it would lock the workspace out. Create another admin key first")
         }
@@ -154,7 +165,7 @@ struct APIKeyController {
         let revoked: APIKey?
         do {
             revoked = try await store.revokeKey(id: id, workspaceID: caller.workspaceID, at: now, allowingLastAdmin: force,
-                                                audit: try context.auditContext())
+                                                authority: KeyAuthority(of: caller), audit: try context.auditContext())
         } catch KeyStoreError.lastAdminKey {
             throw APIError.conflict("this is the workspace's last active admin key; revoking it would lock the workspace out. Create another admin key first, or add ?force=true")
         }

@@ -42,6 +42,11 @@ public struct ServerOptions: Sendable {
     public var lookupWindow: Duration = .seconds(1)
     /// One deadline for a whole webhook send: resolution, connect, request, response head and body.
     public var webhookTimeout: Duration = .seconds(15)
+    /// Keys a workspace may hold that are not revoked (`--max-keys-per-workspace`); creates past it are 403.
+    public var maxActiveKeysPerWorkspace = 2_000_000
+    /// Management requests (`/v1/api-keys`, `/v1/webhooks`, `/v1/audit-events`) a workspace may make per
+    /// second on one instance, with bursts of ten times as many (`--management-requests-per-second`).
+    public var managementRequestsPerSecond = 100
     /// Per-workspace webhook limits (endpoints, test events per minute).
     public var webhookQuotas = WebhookQuotas()
     /// Webhook events, deliveries and attempts older than this are deleted.
@@ -110,7 +115,8 @@ public func buildApplication(
     let rateSync = RateLimitSync(limiter: rateLimiter, store: store, migrated: migrated, logger: logger)
     let usage = UsageRecorder(store: store, interval: options.usageFlushInterval, logger: logger, metrics: observed.metrics)
     let watcher = KeyChangeWatcher(store: store, cache: cache, interval: options.changePollInterval, migrated: migrated, logger: logger)
-    let issuer = KeyIssuer(store: store, secretPrefix: options.secretPrefix, clock: clock)
+    let issuer = KeyIssuer(store: store, secretPrefix: options.secretPrefix, clock: clock, activeKeyLimit: options.maxActiveKeysPerWorkspace)
+    let managementLimit = WorkspaceRequestLimit(budget: WorkspaceRequestBudget(perSecond: options.managementRequestsPerSecond, clock: clock))
 
     let router = RouteRecorder(router: Router(context: KeysmithRequestContext.self, options: .autoGenerateHeadEndpoints), table: routes)
     router.add(middleware: RequestIDMiddleware())  // first, so that every answer carries the id, errors included
@@ -129,12 +135,12 @@ public func buildApplication(
     // Gateways read the error body from a header there, so that header is added outside the authenticator.
     ForwardAuthController(auth: auth).addRoutes(to: router.group("v1/auth/verify").add(middleware: ForwardAuthErrorHeader()).add(middleware: authenticator)
         .add(middleware: RateLimitHeaders()))
-    let apiKeys = v1.group("api-keys").requiring(.admin)
+    let apiKeys = v1.group("api-keys").requiring(.admin).add(middleware: managementLimit)
     APIKeyController(issuer: issuer, cache: cache, deliverer: deliverer).addRoutes(to: apiKeys)
     KeyLifecycleController(issuer: issuer, cache: cache, deliverer: deliverer).addRoutes(to: apiKeys)
-    AuditController(store: store).addRoutes(to: v1.group("audit-events").requiring(.admin))
+    AuditController(store: store).addRoutes(to: v1.group("audit-events").requiring(.admin).add(middleware: managementLimit))
     WebhookController(store: store, secrets: secrets, policy: policy, deliverer: deliverer, quotas: options.webhookQuotas,
-                      clock: clock).addRoutes(to: v1.group("webhooks").requiring(.admin))
+                      clock: clock).addRoutes(to: v1.group("webhooks").requiring(.admin).add(middleware: managementLimit))
 
     var app = Application(
         router: router.router,

@@ -14,6 +14,10 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let error as FieldError {
             throw APIError.badRequest(error.message)
+        } catch let error as KeyAuthority.Refusal {
+            throw APIError.forbidden(error.message)
+        } catch KeyStoreError.activeKeyQuota(let limit) {
+            throw APIError.forbidden("this workspace has reached its quota of \(limit) active keys; revoke keys it no longer needs, or ask the operator to raise the quota")
         } catch let error as any HTTPResponseError {
             switch error.status {
             case .notFound:

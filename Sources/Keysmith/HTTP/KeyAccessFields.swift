@@ -37,12 +37,4 @@ struct KeyAccessFields {
     }
 
     var isEmpty: Bool { permissions == nil && rateLimit == nil && allowedIPs == nil }
-
-    /// 403 unless the caller's own permissions cover every one asked for (seed 000: a key has at most
-    /// the permissions of the key that gives them).
-    static func requireCovered(_ requested: [String], by caller: APIKey) throws {
-        if let missing = Permissions.firstUncovered(requested, by: caller.permissions) {
-            throw APIError.forbidden("permission '\(missing)' is not among the permissions of the calling key (\(caller.permissions.joined(separator: ", "))); a key can only give permissions it has")
-        }
-    }
 }

@@ -31,7 +31,7 @@ struct KeyLifecycleController {
         let rolled: (old: APIKey, new: APIKey, token: APIKeyToken)?
         do {
             rolled = try await issuer.roll(id: id, workspaceID: caller.workspaceID, graceSeconds: grace, createdBy: caller.id,
-                                           expiresAtMost: caller.expiresAt, audit: try context.auditContext())
+                                           authority: KeyAuthority(of: caller), audit: try context.auditContext())
         } catch KeyStoreError.expiredKey {
             throw APIError.conflict("API key '\(id.prefix(64))' has expired; an expired key cannot be rolled")
         }

@@ -5,11 +5,16 @@ public struct KeyIssuer: Sendable {
     public let secretPrefix: String
     /// The application's clock: the creation time of every key and workspace.
     public let clock: @Sendable () -> Timestamp
+    /// Keys a workspace may hold that are not revoked; creates past it throw `KeyStoreError.activeKeyQuota`.
+    /// `nil` (the CLI, an operator's tool): no limit.
+    public let activeKeyLimit: Int?
 
-    public init(store: any KeyStore, secretPrefix: String = "ks_", clock: @escaping @Sendable () -> Timestamp = { .now() }) {
+    public init(store: any KeyStore, secretPrefix: String = "ks_", clock: @escaping @Sendable () -> Timestamp = { .now() },
+                activeKeyLimit: Int? = nil) {
         self.store = store
         self.secretPrefix = secretPrefix
         self.clock = clock
+        self.activeKeyLimit = activeKeyLimit
     }
 
     /// What a new key is made of, before it has an id.
@@ -66,7 +71,7 @@ public struct KeyIssuer: Sendable {
             }
             guard Set(issued.map(\.key.id)).count == issued.count else { continue }
             do {
-                try await store.insertKeys(issued.map(\.key), audit: audit)
+                try await store.insertKeys(issued.map(\.key), activeKeyLimit: activeKeyLimit, audit: audit)
                 return issued
             } catch KeyStoreError.duplicateKeyID {
                 continue  // 26^14 ids: a collision is rare enough that trying again is the whole answer

@@ -82,7 +82,7 @@ public final class SQLKeyStore: KeyStore {
     /// Rows per multi-row `INSERT`: under both dialects' limits on bound values (SQLite 32,766).
     static let rowsPerInsert = 500
 
-    public func insertKeys(_ keys: [APIKey], audit: AuditContext?) async throws {
+    public func insertKeys(_ keys: [APIKey], activeKeyLimit: Int?, audit: AuditContext?) async throws {
         guard !keys.isEmpty else { return }
         do {
             try await database.transaction { db in
@@ -95,9 +95,12 @@ public final class SQLKeyStore: KeyStore {
                 var positions: [String: [Int]] = [:]
                 for (index, key) in keys.enumerated() { positions[key.workspaceID, default: []].append(index) }
                 for (workspaceID, indices) in positions {
-                    guard let last = try await db.first(
-                        "UPDATE workspaces SET key_count = key_count + \(indices.count) WHERE id = \(workspaceID) RETURNING key_count"
-                    )?.integer("key_count") else { throw KeyStoreError.unknownWorkspace }
+                    guard let counts = try await db.first(
+                        "UPDATE workspaces SET key_count = key_count + \(indices.count) WHERE id = \(workspaceID) RETURNING key_count, revoked_key_count"
+                    ), let last = counts.integer("key_count") else { throw KeyStoreError.unknownWorkspace }
+                    if let activeKeyLimit, last - (counts.integer("revoked_key_count") ?? 0) > Int64(activeKeyLimit) {
+                        throw KeyStoreError.activeKeyQuota(limit: activeKeyLimit)  // the transaction is rolled back
+                    }
                     for (offset, index) in indices.enumerated() { ordinals[index] = last - Int64(indices.count) + 1 + Int64(offset) }
                 }
                 for chunk in keys.indices.chunked(Self.rowsPerInsert) {
@@ -218,7 +221,7 @@ public final class SQLKeyStore: KeyStore {
         }
     }
 
-    public func relabelKey(id: String, workspaceID: String, change: KeyLabelChange, audit: AuditContext?) async throws -> APIKey? {
+    public func relabelKey(id: String, workspaceID: String, change: KeyLabelChange, authority: KeyAuthority?, audit: AuditContext?) async throws -> APIKey? {
         var assignments: [SQLStatement] = []
         if let name = change.name { assignments += ["name = \(name)", "name_folded = \(KeyListQuery.fold(name))"] }
         if let description = change.description { assignments.append("description = \(description)") }
@@ -239,6 +242,7 @@ public final class SQLKeyStore: KeyStore {
             guard let old = try await db.first(
                 "SELECT * FROM api_keys WHERE id = \(id) AND workspace_id = \(workspaceID) AND revoked_at IS NULL\(raw: db.dialect.forUpdate)"
             ).flatMap(Self.key(from:)) else { return nil }
+            try authority?.requireManages(old)
             if change.enabled == false, old.enabled, old.scope == .admin, old.isUsable(at: .now()) {
                 guard try await Self.anotherUsableAdmin(than: id, in: workspaceID, at: .now(), on: db) else { throw KeyStoreError.lastAdminKey }
             }
@@ -253,7 +257,8 @@ public final class SQLKeyStore: KeyStore {
         }
     }
 
-    public func revokeKey(id: String, workspaceID: String, at: Timestamp, allowingLastAdmin: Bool, audit: AuditContext?) async throws -> APIKey? {
+    public func revokeKey(id: String, workspaceID: String, at: Timestamp, allowingLastAdmin: Bool, authority: KeyAuthority?,
+                          audit: AuditContext?) async throws -> APIKey? {
         try await database.transaction { db in
             // The workspace row is the lock: two revocations of its last two admin keys take turns. Its
             // counters change in this transaction anyway.
@@ -261,6 +266,7 @@ public final class SQLKeyStore: KeyStore {
             guard let current = try await db.first(
                 "SELECT * FROM api_keys WHERE id = \(id) AND workspace_id = \(workspaceID) AND revoked_at IS NULL"
             ).flatMap(Self.key(from:)) else { return nil }
+            try authority?.requireManages(current)
             if !allowingLastAdmin && current.scope == .admin && current.isUsable(at: at) {
                 guard try await Self.anotherUsableAdmin(than: id, in: workspaceID, at: at, on: db) else { throw KeyStoreError.lastAdminKey }
             }
@@ -271,7 +277,7 @@ public final class SQLKeyStore: KeyStore {
         }
     }
 
-    public func rollKey(id: String, workspaceID: String, at: Timestamp, graceSeconds: Int, audit: AuditContext?,
+    public func rollKey(id: String, workspaceID: String, at: Timestamp, graceSeconds: Int, authority: KeyAuthority?, audit: AuditContext?,
                         successor: @escaping @Sendable (APIKey) -> APIKey) async throws -> (old: APIKey, new: APIKey)? {
         do {
             return try await database.transaction { db in
@@ -279,6 +285,7 @@ public final class SQLKeyStore: KeyStore {
                 guard let old = try await db.first(
                     "SELECT * FROM api_keys WHERE id = \(id) AND workspace_id = \(workspaceID) AND revoked_at IS NULL"
                 ).flatMap(Self.key(from:)) else { return nil }
+                try authority?.requireManages(old)
                 guard !old.isExpired(at: at) else { throw KeyStoreError.expiredKey }
                 var new = successor(old)
                 new.rolledFrom = old.id

@@ -11,23 +11,29 @@ public protocol KeyStore: WebhookStore, RateLimitStore, AuditStore, UsageStore {
     func workspaceCount() async throws -> Int
 
     /// Inserts keys, each with its `api_key.created` event (and audit entry, given `audit`), in one
-    /// transaction: all or none. Throws `KeyStoreError.duplicateKeyID` when an id is taken.
-    func insertKeys(_ keys: [APIKey], audit: AuditContext?) async throws
+    /// transaction: all or none. Throws `KeyStoreError.duplicateKeyID` when an id is taken, and
+    /// `KeyStoreError.activeKeyQuota` when a workspace would hold more than `activeKeyLimit` keys that are
+    /// not revoked.
+    func insertKeys(_ keys: [APIKey], activeKeyLimit: Int?, audit: AuditContext?) async throws
     /// A key by id in any workspace, revoked or not: the authentication lookup.
     func key(id: String) async throws -> APIKey?
     func listKeys(_ query: KeyListQuery) async throws -> KeyPage
     /// Changes labels and rules of a key that exists in the workspace and is not revoked; `nil` otherwise.
-    /// Throws `KeyStoreError.lastAdminKey` rather than disable the workspace's last usable admin key.
-    func relabelKey(id: String, workspaceID: String, change: KeyLabelChange, audit: AuditContext?) async throws -> APIKey?
+    /// Throws `KeyStoreError.lastAdminKey` rather than disable the workspace's last usable admin key, and
+    /// `KeyAuthority.Refusal` when `authority` does not cover the key as it is in the transaction.
+    func relabelKey(id: String, workspaceID: String, change: KeyLabelChange, authority: KeyAuthority?, audit: AuditContext?) async throws -> APIKey?
     /// Revokes a key that exists in the workspace and is not revoked yet; `nil` otherwise. Unless
     /// `allowingLastAdmin`, throws `KeyStoreError.lastAdminKey` rather than revoke the workspace's last
-    /// usable admin key, checked in the same transaction.
-    func revokeKey(id: String, workspaceID: String, at: Timestamp, allowingLastAdmin: Bool, audit: AuditContext?) async throws -> APIKey?
+    /// usable admin key, checked in the same transaction, and `KeyAuthority.Refusal` when `authority` does
+    /// not cover the key.
+    func revokeKey(id: String, workspaceID: String, at: Timestamp, allowingLastAdmin: Bool, authority: KeyAuthority?,
+                   audit: AuditContext?) async throws -> APIKey?
     /// Replaces a usable key with `successor(old)`: inserts it, and makes the old key expire at
     /// `at + graceSeconds` unless it expires sooner (with a grace of 0 it is revoked at once), with an
     /// `api_key.rolled` event, in one transaction. `nil` when the key does not exist in the workspace or
-    /// is revoked; throws `KeyStoreError.expiredKey` when it has expired.
-    func rollKey(id: String, workspaceID: String, at: Timestamp, graceSeconds: Int, audit: AuditContext?,
+    /// is revoked; throws `KeyStoreError.expiredKey` when it has expired, and `KeyAuthority.Refusal` when
+    /// `authority` does not cover it.
+    func rollKey(id: String, workspaceID: String, at: Timestamp, graceSeconds: Int, authority: KeyAuthority?, audit: AuditContext?,
                  successor: @escaping @Sendable (APIKey) -> APIKey) async throws -> (old: APIKey, new: APIKey)?
 
     /// Writes a batch of usages, one row per key, never moving `last_used_at` backwards.
@@ -45,16 +51,18 @@ public protocol KeyStore: WebhookStore, RateLimitStore, AuditStore, UsageStore {
 
 extension KeyStore {
     /// Inserts one key; throws `KeyStoreError.duplicateKeyID` when the id is taken.
-    public func insertKey(_ key: APIKey, audit: AuditContext? = nil) async throws { try await insertKeys([key], audit: audit) }
+    public func insertKey(_ key: APIKey, audit: AuditContext? = nil) async throws { try await insertKeys([key], activeKeyLimit: nil, audit: audit) }
 
-    public func insertKeys(_ keys: [APIKey]) async throws { try await insertKeys(keys, audit: nil) }
+    public func insertKeys(_ keys: [APIKey]) async throws { try await insertKeys(keys, activeKeyLimit: nil, audit: nil) }
+
+    public func insertKeys(_ keys: [APIKey], audit: AuditContext?) async throws { try await insertKeys(keys, activeKeyLimit: nil, audit: audit) }
 
     public func relabelKey(id: String, workspaceID: String, change: KeyLabelChange) async throws -> APIKey? {
-        try await relabelKey(id: id, workspaceID: workspaceID, change: change, audit: nil)
+        try await relabelKey(id: id, workspaceID: workspaceID, change: change, authority: nil, audit: nil)
     }
 
     public func revokeKey(id: String, workspaceID: String, at: Timestamp, allowingLastAdmin: Bool) async throws -> APIKey? {
-        try await revokeKey(id: id, workspaceID: workspaceID, at: at, allowingLastAdmin: allowingLastAdmin, audit: nil)
+        try await revokeKey(id: id, workspaceID: workspaceID, at: at, allowingLastAdmin: allowingLastAdmin, authority: nil, audit: nil)
     }
 }
 
@@ -66,6 +74,8 @@ public enum KeyStoreError: Error, Equatable {
     case unknownWorkspace
     /// A roll of a key that has expired.
     case expiredKey
+    /// A create that would take a workspace past its limit of keys that are not revoked.
+    case activeKeyQuota(limit: Int)
 }
 
 /// A page request for the key list (seed 002).

@@ -43,7 +43,12 @@ final class ServerProcess: @unchecked Sendable {
     /// What the server has logged so far.
     var logText: String { String(decoding: log.withLock { $0 }, as: UTF8.self) }
 
+    /// The server's working directory: a new one, where a first start writes its bootstrap key file.
+    let directory = TemporaryFile.path(suffix: ".dir")
+
     init(database: String, extraArguments: [String] = []) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
         process.executableURL = URL(fileURLWithPath: KeysmithBinary.path)
         process.arguments = ["serve", "--database", database, "--port", "0", "--log-level", "trace"] + extraArguments
         process.standardOutput = stdout
@@ -66,6 +71,15 @@ final class ServerProcess: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(25))
         }
         Issue.record("keysmith serve did not become ready; its log ends: \(String(decoding: log.withLock { $0 }.suffix(2000), as: UTF8.self))")
+    }
+
+    /// The file a first start named in `log` (its stderr) as holding the bootstrap admin key, when it did.
+    func bootstrapKeyFile(in logText: String) -> String? {
+        guard let line = logText.split(separator: "\n").first(where: { $0.contains("bootstrap_key_file=") }),
+              let value = line.split(separator: "bootstrap_key_file=").last?.split(separator: " ").first
+        else { return nil }
+        let path = String(value)
+        return path.hasPrefix("/") ? path : directory + "/" + path
     }
 
     /// The port of Hummingbird's "Server started and listening on HOST:PORT" line.

@@ -151,13 +151,19 @@ func expectErrorShape(_ json: JSON, status: HTTPResponse.Status, sourceLocation:
 }
 
 /// Polls `condition` until it holds or `timeout` passes, for effects of background services (usage
-/// flushes, webhook attempts) whose timing depends on the machine's load. Returns whether it held.
+/// flushes, webhook attempts) whose timing depends on the machine's load. The deadline only ends a wait that
+/// would otherwise be endless, so it is generous; when it passes, the test fails here, naming the caller.
 @discardableResult
-func eventually(timeout: Duration = .seconds(10), _ condition: @Sendable () async throws -> Bool) async throws -> Bool {
+func eventually(
+    timeout: Duration = .seconds(30), sourceLocation: SourceLocation = #_sourceLocation,
+    _ condition: @Sendable () async throws -> Bool
+) async throws -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try await condition() { return true }
         try await Task.sleep(for: .milliseconds(25))
     }
-    return try await condition()
+    if try await condition() { return true }
+    Issue.record("the condition did not hold within \(timeout)", sourceLocation: sourceLocation)
+    return false
 }

@@ -61,10 +61,14 @@ final class SQLiteFile: SQLDatabase {
         self.threads = threads
     }
 
+    /// In a task of its own, as `transaction`: sqlite-nio refuses work from a cancelled task, and a
+    /// connection left open traps in its deinit (a test past its time limit is cancelled, then closes).
     func close() async throws {
-        for reader in readers { try? await reader.close() }
-        try? await writer.close()
-        try await threads.shutdownGracefully()
+        try await Task {
+            for reader in self.readers { try? await reader.close() }
+            try? await self.writer.close()
+            try await self.threads.shutdownGracefully()
+        }.value
     }
 
     /// Reads on a reader connection; a statement that writes goes through the writer, in a transaction.
@@ -93,6 +97,12 @@ final class SQLiteFile: SQLDatabase {
                 }
             } }
         }.value
+    }
+
+    /// A consistent copy of the database in a new file, taken while others read and write: `VACUUM INTO`
+    /// on a reader runs in one read transaction, so the copy is the database as of one commit.
+    func copy(to path: String) async throws {
+        _ = try await inFlight.counting { try await Self.run("VACUUM INTO \(path)", on: readers[0]) }
     }
 
     func isUniqueViolation(_ error: any Error) -> Bool {
