@@ -15,7 +15,7 @@ enum MetricsListener {
         let router = Router()
         router.get("/metrics") { _, _ in
             await beforeScrape()
-            return Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+            return Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: MetricHelp.annotate(registry.emitToBuffer()))))
         }
         // Hummingbird's "listening on" line stays the API server's alone (tests and scripts read its port
         // there), so this listener's own start is logged in other words.
