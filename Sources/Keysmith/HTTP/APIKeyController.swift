@@ -5,13 +5,11 @@ import Hummingbird
 struct APIKeyController {
     typealias Context = KeysmithRequestContext
 
-    let issuer: KeyIssuer
-    let cache: KeyCache
-    /// Told after each change, so the event it queued goes out at once rather than at the next poll.
-    let deliverer: WebhookDeliverer
-    var store: any KeyStore { issuer.store }
-    /// The application's clock (the issuer's): expiry checks and every key object's `is_expired`.
-    var clock: @Sendable () -> Timestamp { issuer.clock }
+    /// Every change goes through it: the transaction, then the cache and the webhook deliverer.
+    let keys: KeyService
+    var store: any KeyStore { keys.store }
+    /// The application's clock: expiry checks and every key object's `is_expired`.
+    var clock: @Sendable () -> Timestamp { keys.clock }
 
     static let dormancy: Int64 = 90 * 86_400_000
 
@@ -20,7 +18,7 @@ struct APIKeyController {
         group.post("batch", use: createBatch)
         group.get(use: list)
         group.get(":id", use: show)
-        group.patch(":id", use: rename)
+        group.patch(":id", use: update)
         group.delete(":id", use: revoke)
     }
 
@@ -28,9 +26,7 @@ struct APIKeyController {
         let caller = try context.requireCaller()
         let now = clock()
         let fields = try Self.issueRequest(from: try await JSONObject.read(from: request, context: context), caller: caller, now: now)
-        let (key, token) = try await issuer.issue(fields, audit: try context.auditContext())
-        cache.invalidate([key.id])  // this process may remember the id as unknown
-        deliverer.poke()
+        let (key, token) = try await keys.issue([fields], audit: try context.auditContext())[0]
         return APIKeyResource(key, secret: token.bearer, now: now)  // 201, the only response with a secret
     }
 
@@ -60,9 +56,7 @@ struct APIKeyController {
                 throw APIError.forbidden("keys[\(index)]: \(error.message)")
             }
         }
-        let issued = try await issuer.issue(requests, audit: try context.auditContext())
-        cache.invalidate(issued.map(\.key.id))
-        deliverer.poke()
+        let issued = try await keys.issue(requests, audit: try context.auditContext())
         return BatchResource(keys: issued.map { APIKeyResource($0.key, secret: $0.token.bearer, now: now) })
     }
 
@@ -125,7 +119,8 @@ struct APIKeyController {
         return APIKeyResource(key, now: clock())
     }
 
-    @Sendable func rename(_ request: Request, context: Context) async throws -> APIKeyResource {
+    /// `PATCH`: any of name, description, enabled, metadata, permissions, rate_limit and allowed_ips.
+    @Sendable func update(_ request: Request, context: Context) async throws -> APIKeyResource {
         let caller = try context.requireCaller()
         let id = try context.parameters.require("id")
         let body = try await JSONObject.read(from: request, context: context)
@@ -146,14 +141,12 @@ struct APIKeyController {
         if let rateLimit = access.rateLimit { try authority.requireCovers(rateLimit: rateLimit) }
         let changed: APIKey?
         do {
-            changed = try await store.relabelKey(id: id, workspaceID: caller.workspaceID, change: change, authority: authority,
-                                                 audit: try context.auditContext())
+            changed = try await keys.update(id: id, workspaceID: caller.workspaceID, change: change, authority: authority,
+                                            audit: try context.auditContext())
         } catch KeyStoreError.lastAdminKey {
             throw APIError.conflict("this is the workspace's last usable admin key; disabling it would lock the workspace out. Create another admin key first")
         }
         guard let key = changed else { throw Self.notFound(id) }
-        cache.invalidate([id])
-        deliverer.poke()
         return APIKeyResource(key, now: clock())
     }
 
@@ -164,14 +157,12 @@ struct APIKeyController {
         let now = clock()
         let revoked: APIKey?
         do {
-            revoked = try await store.revokeKey(id: id, workspaceID: caller.workspaceID, at: now, allowingLastAdmin: force,
-                                                authority: KeyAuthority(of: caller), audit: try context.auditContext())
+            revoked = try await keys.revoke(id: id, workspaceID: caller.workspaceID, at: now, allowingLastAdmin: force,
+                                            authority: KeyAuthority(of: caller), audit: try context.auditContext())
         } catch KeyStoreError.lastAdminKey {
             throw APIError.conflict("this is the workspace's last active admin key; revoking it would lock the workspace out. Create another admin key first, or add ?force=true")
         }
         guard let key = revoked else { throw Self.notFound(id) }
-        cache.invalidate([id])
-        deliverer.poke()
         return APIKeyResource(key, now: now)
     }
 

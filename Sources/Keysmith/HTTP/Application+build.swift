@@ -136,8 +136,9 @@ public func buildApplication(
     ForwardAuthController(auth: auth).addRoutes(to: router.group("v1/auth/verify").add(middleware: ForwardAuthErrorHeader()).add(middleware: authenticator)
         .add(middleware: RateLimitHeaders()))
     let apiKeys = v1.group("api-keys").requiring(.admin).add(middleware: managementLimit)
-    APIKeyController(issuer: issuer, cache: cache, deliverer: deliverer).addRoutes(to: apiKeys)
-    KeyLifecycleController(issuer: issuer, cache: cache, deliverer: deliverer).addRoutes(to: apiKeys)
+    let keys = KeyService(issuer: issuer, cache: cache, deliverer: deliverer)
+    APIKeyController(keys: keys).addRoutes(to: apiKeys)
+    KeyLifecycleController(keys: keys).addRoutes(to: apiKeys)
     AuditController(store: store).addRoutes(to: v1.group("audit-events").requiring(.admin).add(middleware: managementLimit))
     WebhookController(store: store, secrets: secrets, policy: policy, deliverer: deliverer, quotas: options.webhookQuotas,
                       clock: clock).addRoutes(to: v1.group("webhooks").requiring(.admin).add(middleware: managementLimit))

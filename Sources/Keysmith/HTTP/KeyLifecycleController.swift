@@ -5,10 +5,8 @@ import Hummingbird
 struct KeyLifecycleController {
     typealias Context = KeysmithRequestContext
 
-    let issuer: KeyIssuer
-    let cache: KeyCache
-    let deliverer: WebhookDeliverer
-    var store: any KeyStore { issuer.store }
+    let keys: KeyService
+    var store: any KeyStore { keys.store }
 
     static let defaultGrace = 86_400
 
@@ -30,15 +28,13 @@ struct KeyLifecycleController {
         }
         let rolled: (old: APIKey, new: APIKey, token: APIKeyToken)?
         do {
-            rolled = try await issuer.roll(id: id, workspaceID: caller.workspaceID, graceSeconds: grace, createdBy: caller.id,
+            rolled = try await keys.roll(id: id, workspaceID: caller.workspaceID, graceSeconds: grace, createdBy: caller.id,
                                            authority: KeyAuthority(of: caller), audit: try context.auditContext())
         } catch KeyStoreError.expiredKey {
             throw APIError.conflict("API key '\(id.prefix(64))' has expired; an expired key cannot be rolled")
         }
         guard let rolled else { throw APIKeyController.notFound(id) }
-        cache.invalidate([rolled.old.id, rolled.new.id])
-        deliverer.poke()
-        return APIKeyResource(rolled.new, secret: rolled.token.bearer, now: issuer.clock())
+        return APIKeyResource(rolled.new, secret: rolled.token.bearer, now: keys.clock())
     }
 
     /// `?from&to&granularity=hour|day`: counts of the key's requests per bucket, by outcome. By default the
@@ -53,7 +49,7 @@ struct KeyLifecycleController {
         case "day": 86_400_000
         default: throw APIError.badRequest("granularity must be hour or day")
         }
-        let now = issuer.clock()
+        let now = keys.clock()
         func time(_ name: String) throws -> Timestamp? {
             guard let raw = parameters[name] else { return nil }
             guard let time = Timestamp(iso8601: raw) else {
