@@ -107,7 +107,7 @@ import Testing
 
     /// Bounded in time: a request that never came back (a pool that stopped handing out connections)
     /// fails this test instead of holding up the run.
-    @Test(.timeLimit(.minutes(1)), arguments: Backend.available)
+    @Test(.timeLimit(.minutes(3)), arguments: Backend.available)
     func concurrentCreatesLoseNothingAndNeverRepeatAnID(_ backend: Backend) async throws {
         try await withApp(backend) { client, ws in
             let ids = try await withThrowingTaskGroup(of: String.self) { group in

@@ -40,9 +40,10 @@ enum Backend: String, CustomTestStringConvertible, Sendable {
         // Hundreds of tests run at once, each with a pool of its own: a small one keeps them all under
         // the test server's max_connections. Under that load a request may queue for a connection for
         // longer than the production bound of 5 s, which is about an unreachable database (tested on
-        // its own, in tests/integration/test_multi_instance.py), not what these tests are about.
+        // its own, in tests/integration/test_multi_instance.py), not what these tests are about: the
+        // longest wait the URL allows, 120 s, only ends a wait that would otherwise be endless.
         components.queryItems = (components.queryItems ?? []) + [
-            URLQueryItem(name: "pool_size", value: "8"), URLQueryItem(name: "pool_timeout", value: "30"),
+            URLQueryItem(name: "pool_size", value: "8"), URLQueryItem(name: "pool_timeout", value: "120"),
         ]
         return components.string!
     }
