@@ -8,7 +8,7 @@ struct KeysmithCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "keysmith",
         abstract: "A self-hosted API-key service.",
-        subcommands: [ServeCommand.self, WorkspaceCommand.self, KeysCommand.self, MigrateCommand.self, BackupCommand.self],
+        subcommands: [ServeCommand.self, WorkspaceCommand.self, KeysCommand.self, MigrateCommand.self, BackupCommand.self, PatternsCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 }
