@@ -77,6 +77,15 @@ if python3 -m pip --version >/dev/null 2>&1; then
       echo "== setup: pip install -r tests/requirements.txt failed" >&2
     fi
   fi
+  # trufflehog3 pins attrs==20.3.0, which schemathesis's jsonschema cannot share; it runs with the newer
+  # attrs and PyYAML that the requirements bring, so it is installed apart, without its own pins.
+  if ! python3 -m pip show trufflehog3 >/dev/null 2>&1; then
+    python3 -m pip install -q --disable-pip-version-check --no-warn-script-location --no-deps trufflehog3==3.0.10 \
+      "${pip_args[@]:6}" 2>/dev/null \
+      || python3 -m pip install -q --disable-pip-version-check --no-warn-script-location --no-deps trufflehog3==3.0.10 \
+        "${pip_args[@]:6}" --break-system-packages \
+      || echo "== setup: pip install --no-deps trufflehog3==3.0.10 failed" >&2
+  fi
 else
   echo "== setup: no pip for $(command -v python3): install tests/requirements.txt by hand" >&2
 fi
