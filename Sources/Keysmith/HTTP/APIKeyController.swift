@@ -139,13 +139,8 @@ struct APIKeyController {
         if let permissions = access.permissions { try authority.requireCovers(permissions: permissions) }
         if let allowedIPs = access.allowedIPs { try authority.requireCovers(allowedIPs: allowedIPs) }
         if let rateLimit = access.rateLimit { try authority.requireCovers(rateLimit: rateLimit) }
-        let changed: APIKey?
-        do {
-            changed = try await keys.update(id: id, workspaceID: caller.workspaceID, change: change, authority: authority,
+        let changed = try await keys.update(id: id, workspaceID: caller.workspaceID, change: change, authority: authority,
                                             audit: try context.auditContext())
-        } catch KeyStoreError.lastAdminKey {
-            throw APIError.conflict("this is the workspace's last usable admin key; disabling it would lock the workspace out. Create another admin key first")
-        }
         guard let key = changed else { throw Self.notFound(id) }
         return APIKeyResource(key, now: clock())
     }
@@ -155,13 +150,8 @@ struct APIKeyController {
         let id = try context.parameters.require("id")
         let force = try QueryParameters(request).boolean("force")
         let now = clock()
-        let revoked: APIKey?
-        do {
-            revoked = try await keys.revoke(id: id, workspaceID: caller.workspaceID, at: now, allowingLastAdmin: force,
+        let revoked = try await keys.revoke(id: id, workspaceID: caller.workspaceID, at: now, allowingLastAdmin: force,
                                             authority: KeyAuthority(of: caller), audit: try context.auditContext())
-        } catch KeyStoreError.lastAdminKey {
-            throw APIError.conflict("this is the workspace's last active admin key; revoking it would lock the workspace out. Create another admin key first, or add ?force=true")
-        }
         guard let key = revoked else { throw Self.notFound(id) }
         return APIKeyResource(key, now: now)
     }

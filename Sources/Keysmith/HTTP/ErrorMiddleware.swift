@@ -16,8 +16,8 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError.badRequest(error.message)
         } catch let error as KeyAuthority.Refusal {
             throw APIError.forbidden(error.message)
-        } catch KeyStoreError.activeKeyQuota(let limit) {
-            throw APIError.forbidden("this workspace has reached its quota of \(limit) active keys; revoke keys it no longer needs, or ask the operator to raise the quota")
+        } catch let error as KeyStoreError {
+            throw Self.apiError(error)
         } catch let error as any HTTPResponseError {
             switch error.status {
             case .notFound:
@@ -39,6 +39,26 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(String(reflecting: error))"])
             throw APIError(.internalServerError, "Internal Server Error")
+        }
+    }
+}
+
+extension ErrorMiddleware {
+    /// The store's refusals, in the seeds' shape: the one place they are worded.
+    static func apiError(_ error: KeyStoreError) -> APIError {
+        switch error {
+        case .activeKeyQuota(let limit):
+            APIError.forbidden("this workspace has reached its quota of \(limit) active keys; revoke keys it no longer needs, or ask the operator to raise the quota")
+        case .lastAdminKey:
+            APIError.conflict("this is the workspace's last usable admin key; revoking or disabling it would lock the workspace out. Create another admin key first, or revoke with ?force=true")
+        case .expiredKey:
+            APIError.conflict("this API key has expired; an expired key cannot be rolled")
+        case .duplicateWorkspaceName:
+            APIError.conflict("a workspace with this name exists")
+        case .unknownWorkspace:
+            APIError.notFound("no such workspace")
+        case .duplicateKeyID:
+            APIError(.internalServerError, "Internal Server Error")  // retried by the issuer; never reaches a client
         }
     }
 }

@@ -26,13 +26,8 @@ struct KeyLifecycleController {
         guard (0...KeyIssuer.maximumRollGrace).contains(grace) else {
             throw APIError.badRequest("grace_seconds must be between 0 and \(KeyIssuer.maximumRollGrace) (7 days)")
         }
-        let rolled: (old: APIKey, new: APIKey, token: APIKeyToken)?
-        do {
-            rolled = try await keys.roll(id: id, workspaceID: caller.workspaceID, graceSeconds: grace, createdBy: caller.id,
-                                           authority: KeyAuthority(of: caller), audit: try context.auditContext())
-        } catch KeyStoreError.expiredKey {
-            throw APIError.conflict("API key '\(id.prefix(64))' has expired; an expired key cannot be rolled")
-        }
+        let rolled = try await keys.roll(id: id, workspaceID: caller.workspaceID, graceSeconds: grace, createdBy: caller.id,
+                                         authority: KeyAuthority(of: caller), audit: try context.auditContext())
         guard let rolled else { throw APIKeyController.notFound(id) }
         return APIKeyResource(rolled.new, secret: rolled.token.bearer, now: keys.clock())
     }
