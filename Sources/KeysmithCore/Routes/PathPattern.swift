@@ -7,7 +7,7 @@ public struct PathPattern: Sendable, Hashable, CustomStringConvertible {
         /// `**`
         case anySegments
         /// Literal parts between `*`s: `["calls", ""]` is `calls*`; one part is a literal segment.
-        case glob([String])
+        case glob([[UInt8]])
     }
 
     let segments: [Segment]
@@ -33,8 +33,8 @@ public struct PathPattern: Sendable, Hashable, CustomStringConvertible {
             }
             if literal.contains("**") { throw FieldError("'**' matches whole segments only, as in /v1/calls/**; '\(literal)' is not one") }
             if literal == "." || literal == ".." { throw FieldError("a path pattern may not hold '.' or '..' segments") }
-            var parts = raw.split(separator: UInt8(ascii: "*"), omittingEmptySubsequences: false).map { RequestPath.canonical($0) }
-            if !caseSensitive { parts = parts.map { Self.lowercased($0) } }
+            var parts = raw.split(separator: UInt8(ascii: "*"), omittingEmptySubsequences: false).map { RequestPath.canonicalBytes($0) }
+            if !caseSensitive { parts = parts.map(RequestPath.lowercased) }
             segments.append(.glob(parts))
         }
         self.segments = segments
@@ -44,38 +44,37 @@ public struct PathPattern: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether `path` matches.
     public func matches(_ path: RequestPath) -> Bool {
-        let names = caseSensitive ? path.segments : path.segments.map(Self.lowercased)
-        return Self.match(names, segments)
-    }
-
-    static func lowercased(_ text: String) -> String {
-        String(decoding: text.utf8.map { (0x41...0x5A).contains($0) ? $0 + 0x20 : $0 }, as: UTF8.self)
+        Self.match(caseSensitive ? path.bytes : path.lowercasedBytes, segments)
     }
 
     /// Wildcard matching over segments, `**` the wildcard: the classic greedy match with one backtrack
     /// point, linear in practice and never exponential.
-    static func match(_ names: [String], _ pattern: [Segment]) -> Bool {
+    static func match(_ names: [[UInt8]], _ pattern: [Segment]) -> Bool {
         var n = 0, p = 0
         var star: (pattern: Int, name: Int)?
         while n < names.count {
-            if p < pattern.count, case .glob(let parts) = pattern[p], matches(Array(names[n].utf8), parts) {
-                n += 1; p += 1
-            } else if p < pattern.count, pattern[p] == .anySegments {
-                star = (p, n); p += 1
-            } else if let last = star {
-                star = (last.pattern, last.name + 1)
-                p = last.pattern + 1; n = last.name + 1
-            } else {
-                return false
+            if p < pattern.count {
+                switch pattern[p] {
+                case .glob(let parts) where matches(names[n], parts):
+                    n += 1; p += 1
+                    continue
+                case .anySegments:
+                    star = (p, n); p += 1
+                    continue
+                case .glob:
+                    break
+                }
             }
+            guard let last = star else { return false }
+            star = (last.pattern, last.name + 1)
+            p = last.pattern + 1; n = last.name + 1
         }
-        while p < pattern.count, pattern[p] == .anySegments { p += 1 }
+        while p < pattern.count, case .anySegments = pattern[p] { p += 1 }
         return p == pattern.count
     }
 
     /// Whether one segment matches literal `parts` joined by `*`s.
-    static func matches(_ name: [UInt8], _ parts: [String]) -> Bool {
-        let parts = parts.map { Array($0.utf8) }
+    static func matches(_ name: [UInt8], _ parts: [[UInt8]]) -> Bool {
         if parts.count == 1 { return name == parts[0] }
         guard name.starts(with: parts[0]), name.count >= parts[0].count + parts[parts.count - 1].count,
               name.reversed().starts(with: parts[parts.count - 1].reversed()) else { return false }

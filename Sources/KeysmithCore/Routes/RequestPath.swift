@@ -5,8 +5,13 @@
 /// segments dropped (`//` is `/`, and a trailing `/` is insignificant); `.` and `..` resolved (never
 /// above the root).
 public struct RequestPath: Sendable, Hashable, CustomStringConvertible {
-    /// The segments, each in canonical ASCII; `[]` is `/`.
-    public let segments: [String]
+    /// The segments' bytes, in canonical ASCII, as given and in lower case: what patterns compare, made
+    /// once per request rather than once per rule.
+    let bytes: [[UInt8]]
+    let lowercasedBytes: [[UInt8]]
+
+    /// The segments; `[]` is `/`.
+    public var segments: [String] { bytes.map { String(decoding: $0, as: UTF8.self) } }
 
     /// A request target as gateways send it: a path with an optional query (`/v1/calls?x=1`), or an
     /// absolute URI (`http://host/v1/calls`), whose scheme and authority are left out.
@@ -18,17 +23,31 @@ public struct RequestPath: Sendable, Hashable, CustomStringConvertible {
         if bytes.first != UInt8(ascii: "/"), let scheme = Self.authorityStart(bytes) {
             bytes = Array(bytes[scheme...].drop { $0 != UInt8(ascii: "/") })
         }
-        var segments: [String] = []
+        var segments: [[UInt8]] = []
         for raw in bytes.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true) {
-            let segment = Self.canonical(raw)
-            switch segment {
-            case ".": continue
-            case "..": if !segments.isEmpty { segments.removeLast() }
-            default: segments.append(segment)
+            let segment = Self.canonicalBytes(raw)
+            if segment == Self.dot { continue }
+            if segment == Self.dotDot {
+                if !segments.isEmpty { segments.removeLast() }
+                continue
             }
+            segments.append(segment)
         }
-        self.segments = segments
+        self.bytes = segments
+        // Most paths are in lower case already: then the same storage serves both.
+        let hasUpperCase = segments.contains { $0.contains { (0x41...0x5A).contains($0) } }
+        self.lowercasedBytes = hasUpperCase ? segments.map(Self.lowercased) : segments
     }
+
+    private static let dot: [UInt8] = [UInt8(ascii: ".")]
+    private static let dotDot: [UInt8] = [UInt8(ascii: "."), UInt8(ascii: ".")]
+
+    static func lowercased(_ bytes: [UInt8]) -> [UInt8] {
+        bytes.map { (0x41...0x5A).contains($0) ? $0 + 0x20 : $0 }
+    }
+
+    public static func == (left: RequestPath, right: RequestPath) -> Bool { left.bytes == right.bytes }
+    public func hash(into hasher: inout Hasher) { hasher.combine(bytes) }
 
     public var description: String { "/" + segments.joined(separator: "/") }
 
@@ -43,6 +62,10 @@ public struct RequestPath: Sendable, Hashable, CustomStringConvertible {
 
     /// One segment in canonical form (see the type). Also used for the literal parts of rule patterns.
     static func canonical(_ raw: some Collection<UInt8>) -> String {
+        String(decoding: canonicalBytes(raw), as: UTF8.self)
+    }
+
+    static func canonicalBytes(_ raw: some Collection<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(raw.count)
         var index = raw.startIndex
@@ -60,7 +83,7 @@ public struct RequestPath: Sendable, Hashable, CustomStringConvertible {
             if byte != UInt8(ascii: "%"), isPathCharacter(byte) { out.append(byte) } else { appendEncoded(byte, to: &out) }
             index = next
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     private static func appendEncoded(_ byte: UInt8, to out: inout [UInt8]) {

@@ -23,7 +23,7 @@ public struct RouteRules: Sendable {
         }
 
         public func matches(method: String, path requestPath: RequestPath) -> Bool {
-            (methods?.contains(method) ?? true) && path.matches(requestPath)
+            path.matches(requestPath) && (methods?.contains(method) ?? true)
         }
     }
 
