@@ -90,6 +90,11 @@ struct ServeCommand: AsyncParsableCommand {
         valueName: "PATH"))
     var bootstrapKeyFile: String? = ProcessInfo.processInfo.environment["KEYSMITH_BOOTSTRAP_KEY_FILE"]
 
+    @Option(help: ArgumentHelp(
+        "A JSON file of route rules: which permissions /v1/auth/verify requires by method and path (docs/gateways.md); reloaded on SIGHUP. Env: KEYSMITH_ROUTE_RULES.",
+        valueName: "FILE"))
+    var routeRules: String? = ProcessInfo.processInfo.environment["KEYSMITH_ROUTE_RULES"].flatMap { $0.isEmpty ? nil : $0 }
+
     @Option(help: "trace, debug, info, notice, warning, error or critical. Env: KEYSMITH_LOG_LEVEL.")
     var logLevel: String = ProcessInfo.processInfo.environment["KEYSMITH_LOG_LEVEL"] ?? "info"
 
@@ -147,6 +152,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.rateLimitSyncInterval = .milliseconds(rateLimitSyncInterval)
         options.cacheMemory = MemorySize.bytes(cacheMemory) ?? KeyCache.defaultMemoryBudget
         options.cacheMaximumAge = .seconds(cacheMaxAge)
+        options.routeRulesFile = routeRules
         if let metricsPort = resolvedMetricsPort {
             // Once per process: libraries that record through swift-metrics land in the same registry.
             let registry = PrometheusCollectorRegistry()

@@ -1,6 +1,7 @@
 """Keysmith as the gatekeeper of an API behind a real Caddy, with the shipped deploy/caddy/Caddyfile.
 
-Three real processes on loopback: `keysmith serve` (SQLite, `--trusted-proxy 127.0.0.1/32`), Caddy (`caddy run`
+Three real processes on loopback: `keysmith serve` (SQLite, `--trusted-proxy 127.0.0.1/32`, the shipped route rules
+deploy/route-rules.json), Caddy (`caddy run`
 in the foreground, everything it writes in the test's folder) with the shipped Caddyfile unchanged, its addresses
 given through the environment placeholders the file reads, and an upstream API (a Python http.server thread that
 records every request's headers). Requests go to Caddy only, as a client of the protected API would send them
@@ -17,7 +18,14 @@ import pytest
 import requests
 
 from keysmith_harness import UNAUTHORIZED, CaddyServer, caddy_binary, free_port
-from test_gateway_nginx import UNAUTHORIZED_BODY, Gateway, GatewayKeysmith, RecordingUpstream, bad_credentials
+from test_gateway_nginx import (
+    UNAUTHORIZED_BODY,
+    Gateway,
+    GatewayKeysmith,
+    RecordingUpstream,
+    assert_calls_routes_need_calls_permissions,
+    bad_credentials,
+)
 
 IDENTITY_HEADERS = ("x-keysmith-key-id", "x-keysmith-workspace-id", "x-keysmith-scope",
                     "x-keysmith-service-account-id", "x-keysmith-permissions")
@@ -208,21 +216,26 @@ def test_a_read_key_may_read_but_its_post_is_403_even_when_the_client_names_anot
 
 
 def test_a_route_that_needs_a_permission_refuses_keys_without_it(gateway):
+    """The permission comes from Keysmith's route rules (deploy/route-rules.json), not from the Caddyfile."""
     agents = gateway.create_key(permissions=["agents.*"])
     calls = gateway.create_key(permissions=["calls.*"])
     refused = gateway.call("GET", "/v1/calls/42", agents["secret"])
     assert refused.status_code == 403, f"{refused.status_code} {refused.text[:200]}{gateway.describe()}"
     assert refused.json()["statusCode"] == 403 and "calls.read" in refused.json()["message"], refused.text
-    # Caddy matches the decoded path, without regard to case: the same requirement.
+    # The rules match the normalised path, without regard to case: the same requirement.
     for spelling in ("/v1/%63alls/42", "/V1/Calls/42"):
         other = gateway.call("GET", spelling, agents["secret"])
         assert other.status_code == 403, f"{spelling}: {other.status_code} {other.text[:200]}"
-    # A client's own requirement header is replaced by the Caddyfile's, not added to.
+    # A client's own requirement header is removed (request_header -X-Keysmith-*): it cannot pose as the gateway.
     allowed_anyway = gateway.call("GET", "/v1/agents2", agents["secret"], headers={"X-Keysmith-Require-Permission": "calls.read"})
     assert allowed_anyway.status_code == 200, f"the route without a requirement: {allowed_anyway.status_code} {allowed_anyway.text[:200]}"
     allowed = gateway.call("GET", "/v1/calls/42", calls["secret"])
     assert allowed.status_code == 200, f"{allowed.status_code} {allowed.text[:200]}{gateway.describe()}"
     assert dict(gateway.upstream.last("/v1/calls/42")["headers"]).get("x-keysmith-permissions") == "calls.*"
+
+
+def test_calls_routes_refuse_a_key_without_calls_permissions_however_the_path_is_spelled(gateway):
+    assert_calls_routes_need_calls_permissions(gateway)
 
 
 def test_a_key_outside_its_allowed_ips_is_403_through_caddy_whatever_the_client_says(gateway):

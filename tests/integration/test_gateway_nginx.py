@@ -1,6 +1,7 @@
 """Keysmith as the gatekeeper of an API behind a real nginx, with the shipped deploy/nginx/keysmith.conf.
 
-Three real processes on loopback: `keysmith serve` (SQLite, `--trusted-proxy 127.0.0.1/32`), nginx (in the
+Three real processes on loopback: `keysmith serve` (SQLite, `--trusted-proxy 127.0.0.1/32`, and the shipped route
+rules, deploy/route-rules.json, which decide the permissions a route needs), nginx (in the
 foreground, as the current user, everything in the test's folder) with the shipped configuration templated
 with the other two addresses, and an upstream API (a Python http.server thread that records every request's
 headers). Requests go to nginx only, as a client of the protected API would send them (seed 001's
@@ -11,6 +12,7 @@ Tests that need the store to persist a key's `permissions`, `allowed_ips` or `ra
 limiter) say so, and are skipped with that reason until it does.
 """
 
+import http.client
 import json
 import socket
 import threading
@@ -23,6 +25,7 @@ import pytest
 import requests
 
 from keysmith_harness import (
+    REPO,
     UNAUTHORIZED,
     KeysmithServer,
     NginxServer,
@@ -33,6 +36,11 @@ from keysmith_harness import (
 )
 
 UNAUTHORIZED_BODY = b'{"statusCode":401,"message":"Unauthorized","error":"Unauthorized"}'
+ROUTE_RULES = REPO / "deploy" / "route-rules.json"
+# One route, spelled as a client may spell it to slip past a gateway's own path matching; Keysmith's rules
+# for /v1/calls/** (case-insensitive) must hold for every one, whatever the gateway makes of it.
+CALLS_SPELLINGS = ("/v1/calls", "/v1/calls/", "/v1//calls/1", "/v1/x/../calls/1", "/v1/%63alls/1", "/V1/CALLS/1",
+                   "/v1/calls.json", "/V1/Calls.JSON/1")
 
 
 class RecordingUpstream:
@@ -92,7 +100,8 @@ class GatewayKeysmith(KeysmithServer):
 
     @property
     def command(self) -> list[str]:
-        return super().command + ["--encryption-key-file", str(self.key_file), "--trusted-proxy", "127.0.0.1/32"]
+        return super().command + ["--encryption-key-file", str(self.key_file), "--trusted-proxy", "127.0.0.1/32",
+                                  "--route-rules", str(ROUTE_RULES)]
 
     def start_for_gateway(self) -> str:
         """Starts the server and returns the admin key of its first start's banner."""
@@ -113,6 +122,26 @@ class Gateway:
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         return self.session.request(method, self.nginx.base + path, headers=headers, timeout=10, **kwargs)
+
+    def raw(self, method: str, target: str, token: str) -> tuple[int, dict | None]:
+        """A request whose target goes out byte for byte as written (requests would resolve `..` itself):
+        the status, and the JSON body when there is one."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.nginx.port, timeout=10)
+        try:
+            connection.putrequest(method, target, skip_accept_encoding=True)
+            connection.putheader("Authorization", f"Bearer {token}")
+            connection.putheader("Content-Length", "0")
+            connection.endheaders()
+            response = connection.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            raise AssertionError(f"{method} {target}: {error!r}{self.describe()}") from None
+        finally:
+            connection.close()
+        try:
+            return response.status, json.loads(body) if body else None
+        except ValueError:
+            return response.status, {"raw": body[:300].decode(errors="replace")}
 
     def create_key(self, **fields) -> dict:
         """A key created through nginx, which hands /v1/api-keys to Keysmith itself."""
@@ -262,6 +291,7 @@ def test_a_read_key_may_read_but_its_post_is_403(gateway):
 
 
 def test_a_route_that_needs_a_permission_refuses_keys_without_it(gateway):
+    """The permission comes from Keysmith's route rules (deploy/route-rules.json), not from nginx's config."""
     agents = gateway.create_key(permissions=["agents.*"])
     require_persisted(gateway, agents, "permissions")
     calls = gateway.create_key(permissions=["calls.*"])
@@ -316,3 +346,31 @@ def test_an_exhausted_key_gets_429_with_retry_after(gateway):
     assert response.headers.get("Retry-After", "").isdigit() and int(response.headers["Retry-After"]) >= 1
     assert response.headers.get("RateLimit-Limit") == "3"
     assert response.headers.get("RateLimit-Remaining") == "0"
+
+
+def assert_calls_routes_need_calls_permissions(gateway: Gateway) -> None:
+    """The issue's spellings of /v1/calls, through the gateway: a key with only agents.read is refused every one
+    (403 naming the permission, nothing reaches the upstream); a key with calls.read reads them all, and may not
+    write."""
+    agents = gateway.create_key(permissions=["agents.read"])
+    reader = gateway.create_key(permissions=["calls.read"])
+    before = len(gateway.upstream.received())
+    for target in CALLS_SPELLINGS:
+        for method, needed in (("GET", "calls.read"), ("HEAD", "calls.read"), ("POST", "calls.write"), ("DELETE", "calls.write")):
+            status, body = gateway.raw(method, target, agents["secret"])
+            assert status == 403, f"agents.read, {method} {target}: {status} {body}{gateway.describe()}"
+            if method != "HEAD":
+                assert body and set(body) == {"statusCode", "message", "error"} and f"'{needed}'" in body["message"], (method, target, body)
+    assert len(gateway.upstream.received()) == before, \
+        f"a refused request reached the upstream: {[r['path'] for r in gateway.upstream.received()[before:]]}"
+    for target in CALLS_SPELLINGS:
+        status, body = gateway.raw("GET", target, reader["secret"])
+        assert status == 200, f"calls.read, GET {target}: {status} {body}{gateway.describe()}"
+        assert body and body.get("upstream") == "ok", body
+        status, body = gateway.raw("POST", target, reader["secret"])
+        assert status == 403 and "'calls.write'" in body["message"], f"calls.read, POST {target}: {status} {body}"
+    assert len(gateway.upstream.received()) == before + len(CALLS_SPELLINGS)
+
+
+def test_calls_routes_refuse_a_key_without_calls_permissions_however_the_path_is_spelled(gateway):
+    assert_calls_routes_need_calls_permissions(gateway)

@@ -72,6 +72,8 @@ public struct ServerOptions: Sendable {
     /// Where metrics are recorded; `nil`: a registry of this server's own when `metricsPort` is set, else
     /// nothing is recorded. The CLI passes the one it bootstrapped `MetricsSystem` with.
     public var metricsRegistry: PrometheusCollectorRegistry?
+    /// The route rules file (`--route-rules`), read at start and on SIGHUP; `nil`: every route allowed.
+    public var routeRulesFile: String?
 
     public init() {}
 
@@ -117,6 +119,10 @@ public func buildApplication(
     let watcher = KeyChangeWatcher(store: store, cache: cache, interval: options.changePollInterval, migrated: migrated, logger: logger)
     let issuer = KeyIssuer(store: store, secretPrefix: options.secretPrefix, clock: clock, activeKeyLimit: options.maxActiveKeysPerWorkspace)
     let managementLimit = WorkspaceRequestLimit(budget: WorkspaceRequestBudget(perSecond: options.managementRequestsPerSecond, clock: clock))
+    // A bad file stops start-up here, before anything listens, with the message naming its line.
+    let routeRules = try options.routeRulesFile.map { try RouteRulesFile(path: $0) }
+    let routeRulesReloader = routeRules.map { RouteRulesReloader(file: $0, logger: logger) }
+    if routeRules != nil { RouteRulesReloader.ignoreHangUp() }
 
     let router = RouteRecorder(router: Router(context: KeysmithRequestContext.self, options: .autoGenerateHeadEndpoints), table: routes)
     router.add(middleware: RequestIDMiddleware())  // first, so that every answer carries the id, errors included
@@ -133,7 +139,7 @@ public func buildApplication(
     let auth = AuthController(store: store)
     auth.addRoutes(to: v1)
     // Gateways read the error body from a header there, so that header is added outside the authenticator.
-    ForwardAuthController(auth: auth).addRoutes(to: router.group("v1/auth/verify").add(middleware: ForwardAuthErrorHeader()).add(middleware: authenticator)
+    ForwardAuthController(auth: auth, routeRules: routeRules).addRoutes(to: router.group("v1/auth/verify").add(middleware: ForwardAuthErrorHeader()).add(middleware: authenticator)
         .add(middleware: RateLimitHeaders()))
     let apiKeys = v1.group("api-keys").requiring(.admin).add(middleware: managementLimit)
     let keys = KeyService(issuer: issuer, cache: cache, deliverer: deliverer)
@@ -151,7 +157,8 @@ public func buildApplication(
             availableConnectionsDelegate: MaximumAvailableConnections(options.maxConnections)
         ),
         services: storeServices + [rateSync, watcher, usage, deliverer, expiry, retention, auditRetention]
-            + observed.services(cache: cache, deliverer: deliverer, store: store, logger: logger),
+            + observed.services(cache: cache, deliverer: deliverer, store: store, logger: logger)
+            + (routeRulesReloader.map { [$0 as any Service] } ?? []),
         logger: logger
     )
     // Migrations run once the store's services (a PostgreSQL pool) are up, before the first request.

@@ -6,12 +6,16 @@ import Hummingbird
 /// Caddy `forward_auth`, Envoy `ext_authz`). `BearerAuthenticator` has already authenticated the key (401),
 /// checked its allowed addresses (403) and rate limit (429); this decides for the gateway's original
 /// request, named by `X-Original-Method` (nginx) or `X-Forwarded-Method` (Traefik, Caddy), else `GET`:
-/// scope `read` allows only `GET`, `HEAD` and `OPTIONS`, and every permission named in
-/// `X-Keysmith-Require-Permission` must be the key's. Everything is decided in memory, as for whoami.
+/// scope `read` allows only `GET`, `HEAD` and `OPTIONS`; the route rules (`--route-rules`), matched
+/// against the original method and URI, name the permissions the route needs (or deny it); and every
+/// permission named in `X-Keysmith-Require-Permission` is needed as well. Everything is decided in
+/// memory, as for whoami.
 struct ForwardAuthController {
     typealias Context = KeysmithRequestContext
 
     let auth: AuthController
+    /// `nil`: no `--route-rules`, every route allowed to a valid key.
+    var routeRules: RouteRulesFile? = nil
 
     /// Envoy's HTTP `ext_authz` sends the check with the client's own method to `path_prefix` + the
     /// client's path, so below `/v1/auth/verify/` the original method is the request's.
@@ -32,7 +36,16 @@ struct ForwardAuthController {
         if key.scope == .read, !Self.readMethods.contains(method) {
             throw APIError.forbidden("this key has scope 'read', which allows only GET, HEAD and OPTIONS requests; this request is \(method.rawValue)")
         }
-        if let missing = Permissions.firstUncovered(try Self.requiredPermissions(of: request), by: key.permissions) {
+        var required: [String] = []
+        if let routeRules {
+            let uri = try Self.originalURI(of: request, envoy: envoy)
+            switch routeRules.current.decide(method: method.rawValue, path: uri) {
+            case .require(let permissions, _): required = permissions
+            case .deny: throw APIError.forbidden("no route rule allows this request's method and path, and the route rules deny the routes they do not name")
+            }
+        }
+        required += try Self.requiredPermissions(of: request)
+        if let missing = Permissions.firstUncovered(required, by: key.permissions) {
             throw APIError.forbidden("this key does not have the permission '\(missing)' that this request requires")
         }
         // A gateway that asks with HEAD (nginx, which reads no body) gets the headers alone: no body to write.
@@ -60,6 +73,31 @@ struct ForwardAuthController {
             throw APIError.forbidden("X-Original-Method and X-Forwarded-Method name different methods; a gateway sets one, so the other came from the client")
         }
         return original ?? forwarded ?? (envoy ? request.method : .get)
+    }
+
+    /// The path the route rules judge: nginx's `X-Original-URI`, else Traefik's and Caddy's
+    /// `X-Forwarded-Uri`, else Envoy's path below `/v1/auth/verify`, else `/`; normalised (`RequestPath`).
+    /// As with the method, each header must be given once, and when both are given they must name one path.
+    static func originalURI(of request: Request, envoy: Bool) throws -> RequestPath {
+        let original = try uri(in: ForwardAuthHeader.originalURI, of: request)
+        let forwarded = try uri(in: ForwardAuthHeader.forwardedURI, of: request)
+        if let original, let forwarded, original != forwarded {
+            throw APIError.forbidden("X-Original-URI and X-Forwarded-Uri name different paths; a gateway sets one, so the other came from the client")
+        }
+        if let chosen = original ?? forwarded { return chosen }
+        guard envoy, let target = request.head.path, target.hasPrefix(Self.envoyPrefix) else { return RequestPath("/") }
+        return RequestPath(target.dropFirst(Self.envoyPrefix.count))
+    }
+
+    static let envoyPrefix = "/v1/auth/verify"
+
+    private static func uri(in name: HTTPField.Name, of request: Request) throws -> RequestPath? {
+        let values = request.headers[values: name]
+        guard !values.isEmpty else { return nil }
+        guard values.count == 1, values[0].utf8.count <= 8192 else {
+            throw APIError.badRequest("\(name) must be the original request's URI, given once")
+        }
+        return RequestPath(values[0])
     }
 
     private static func method(in name: HTTPField.Name, of request: Request) throws -> HTTPRequest.Method? {
@@ -112,6 +150,8 @@ enum ForwardAuthHeader {
     static let requirePermission = HTTPField.Name("X-Keysmith-Require-Permission")!
     static let originalMethod = HTTPField.Name("X-Original-Method")!
     static let forwardedMethod = HTTPField.Name("X-Forwarded-Method")!
+    static let originalURI = HTTPField.Name("X-Original-URI")!
+    static let forwardedURI = HTTPField.Name("X-Forwarded-Uri")!
     /// The error body, repeated as a header: nginx's `auth_request` cannot pass a subrequest's body on, but
     /// can read its headers (see deploy/nginx/keysmith.conf).
     static let error = HTTPField.Name("X-Keysmith-Error")!
