@@ -37,6 +37,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Lookups of unknown key ids per client address per second before 429. Env: KEYSMITH_LOOKUP_BUDGET.")
     var lookupBudget: Int = ProcessInfo.processInfo.environment["KEYSMITH_LOOKUP_BUDGET"].flatMap(Int.init) ?? 20
 
+    @Option(help: "Lookups of unknown key ids per second for the whole instance, over every address, before 429. Env: KEYSMITH_UNKNOWN_KEY_LOOKUPS_PER_SECOND.")
+    var unknownKeyLookupsPerSecond: Int = ProcessInfo.processInfo.environment["KEYSMITH_UNKNOWN_KEY_LOOKUPS_PER_SECOND"].flatMap(Int.init)
+        ?? LookupBudget.defaultTotal
+
     @Option(help: "File holding the key that seals webhook secrets (created if missing; required on PostgreSQL unless KEYSMITH_ENCRYPTION_KEY is set). Env: KEYSMITH_ENCRYPTION_KEY_FILE; KEYSMITH_ENCRYPTION_KEY gives the key itself.")
     var encryptionKeyFile: String?
 
@@ -85,6 +89,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...3600).contains(idleTimeout) else { throw ValidationError("--idle-timeout must be from 1 to 3600 seconds") }
         guard (1...100_000).contains(maxConnections) else { throw ValidationError("--max-connections must be from 1 to 100000") }
         guard (1...100_000).contains(lookupBudget) else { throw ValidationError("--lookup-budget must be from 1 to 100000") }
+        guard (1...1_000_000).contains(unknownKeyLookupsPerSecond) else {
+            throw ValidationError("--unknown-key-lookups-per-second must be from 1 to 1000000")
+        }
         guard (1...3650).contains(webhookRetentionDays) else { throw ValidationError("--webhook-retention-days must be from 1 to 3650") }
         guard (5...86400).contains(cacheMaxAge) else { throw ValidationError("--cache-max-age must be from 5 to 86400 seconds") }
         guard (1...3650).contains(auditRetentionDays) else { throw ValidationError("--audit-retention-days must be from 1 to 3650") }
@@ -115,6 +122,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.idleTimeout = .seconds(idleTimeout)
         options.maxConnections = maxConnections
         options.lookupBudget = lookupBudget
+        options.unknownKeyLookups = unknownKeyLookupsPerSecond
         options.webhookRetention = .seconds(webhookRetentionDays * 86400)
         options.auditRetention = .seconds(auditRetentionDays * 86400)
         options.usageRetention = .seconds(auditRetentionDays * 86400)
