@@ -2,7 +2,7 @@
 # A flood of well-formed unknown tokens against authentication with a valid key, in the same run, on one
 # `keysmith serve` (release build).
 #   bench/flood.sh [--database sqlite|postgres] [--duration 4s] [--rounds 9] [--connections 64] [--keys 10000]
-#                  [--scratch-path DIR] [--bin PATH] [--addresses N]
+#                  [--scratch-path DIR] [--bin PATH] [--addresses N] [--unknown-key-lookups N]
 # Seeds a fresh database with --keys keys through the API, then runs wrk against GET /v1/auth/whoami twice
 # per round, back to back, the order swapped every round (as bench/auth.sh does):
 #   valid   one valid key from the middle of the set, on every request;
@@ -21,11 +21,12 @@
 # (--unknown-key-lookups-per-second) is what holds it. Each round runs the valid key alone, then the valid key
 # and the flood at once (two wrk processes, --connections each). Prints the valid key's requests/second
 # flooded against unflooded, and the database lookups per second during the flood, from the server's
-# metrics (keysmith_key_cache_queries_total).
+# metrics (keysmith_key_cache_queries_total). --unknown-key-lookups N starts the server with
+# --unknown-key-lookups-per-second N (default: the server's, 2,000), to see the cap on a slower machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-backend=sqlite duration=4s connections=64 keys=10000 threads=2 rounds=9 scratch="" bin="" addresses=0
+backend=sqlite duration=4s connections=64 keys=10000 threads=2 rounds=9 scratch="" bin="" addresses=0 instance_budget=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --database) backend=$2; shift 2 ;;
@@ -36,6 +37,7 @@ while [ $# -gt 0 ]; do
     --scratch-path) scratch=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
     --addresses) addresses=$2; shift 2 ;;
+    --unknown-key-lookups) instance_budget=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -49,6 +51,7 @@ port=18090
 metrics_port=18091
 serve_extra=()
 [ "$addresses" -gt 0 ] && serve_extra=(--trusted-proxy 127.0.0.1/32 --metrics-port "$metrics_port")
+[ -n "$instance_budget" ] && serve_extra+=(--unknown-key-lookups-per-second "$instance_budget")
 KEYSMITH_LOG_LEVEL=warning "$bin" serve --database "$database" --port "$port" "${serve_extra[@]}" >"$work/serve.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
