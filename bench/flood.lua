@@ -1,6 +1,8 @@
 -- wrk script for bench/flood.sh: GET /v1/auth/whoami with a bearer token per request.
 --   wrk ... -s bench/flood.lua URL -- flood           a new well-formed UNKNOWN token every request
 --   wrk ... -s bench/flood.lua URL -- valid TOKEN     the valid TOKEN every request
+--   wrk ... -s bench/flood.lua URL -- spread N        a new unknown token every request, each from one of N
+--                                                     client addresses (10.0.0.0 onwards) in X-Forwarded-For
 -- Both modes do the same client-side work per request (a token is generated and checksummed in both;
 -- the valid mode throws it away), so that wrk's own cost does not differ between the two runs.
 --
@@ -68,11 +70,12 @@ function setup(thread)
 end
 
 -- per thread
-mode, valid_token, statuses, samples = "flood", nil, {}, {}
+mode, valid_token, addresses, statuses, samples = "flood", nil, 0, {}, {}
 
 function init(args)
   mode = args[1] or "flood"
   valid_token = args[2]
+  if mode == "spread" then addresses = tonumber(args[2]) end
   math.randomseed(os.time() * 1000 + (thread_number or 0) * 7919 + floor(os.clock() * 1e6))
   if mode == "sample" then  -- for checking the format: three tokens, printed by done()
     for i = 1, 3 do samples[i] = new_token() end
@@ -82,7 +85,12 @@ end
 function request()
   local token = new_token()
   if mode == "valid" then token = valid_token end
-  return wrk.format("GET", nil, { ["Authorization"] = "Bearer " .. token })
+  local headers = { ["Authorization"] = "Bearer " .. token }
+  if mode == "spread" then
+    local n = random(0, addresses - 1)
+    headers["X-Forwarded-For"] = "10." .. floor(n / 65536) % 256 .. "." .. floor(n / 256) % 256 .. "." .. n % 256
+  end
+  return wrk.format("GET", nil, headers)
 end
 
 function response(status, headers, body)

@@ -49,6 +49,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Management requests (/v1/api-keys, /v1/webhooks, /v1/audit-events) a workspace may make per second on one instance, in bursts of up to ten times as many; past it 429. Env: KEYSMITH_MANAGEMENT_REQUESTS_PER_SECOND.")
     var managementRequestsPerSecond: Int = ProcessInfo.processInfo.environment["KEYSMITH_MANAGEMENT_REQUESTS_PER_SECOND"].flatMap(Int.init) ?? 100
 
+    @Option(help: "Lookups of unknown key ids per second for the whole instance, over every address, before 429. Env: KEYSMITH_UNKNOWN_KEY_LOOKUPS_PER_SECOND.")
+    var unknownKeyLookupsPerSecond: Int = ProcessInfo.processInfo.environment["KEYSMITH_UNKNOWN_KEY_LOOKUPS_PER_SECOND"].flatMap(Int.init)
+        ?? LookupBudget.defaultTotal
+
     @Option(help: "File holding the key that seals webhook secrets (created if missing; required on PostgreSQL unless KEYSMITH_ENCRYPTION_KEY is set). Env: KEYSMITH_ENCRYPTION_KEY_FILE; KEYSMITH_ENCRYPTION_KEY gives the key itself.")
     var encryptionKeyFile: String?
 
@@ -112,6 +116,9 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...1_000_000).contains(managementRequestsPerSecond) else {
             throw ValidationError("--management-requests-per-second must be from 1 to 1000000")
         }
+        guard (1...1_000_000).contains(unknownKeyLookupsPerSecond) else {
+            throw ValidationError("--unknown-key-lookups-per-second must be from 1 to 1000000")
+        }
         guard (1...3650).contains(webhookRetentionDays) else { throw ValidationError("--webhook-retention-days must be from 1 to 3650") }
         guard (5...86400).contains(cacheMaxAge) else { throw ValidationError("--cache-max-age must be from 5 to 86400 seconds") }
         guard (1...3650).contains(auditRetentionDays) else { throw ValidationError("--audit-retention-days must be from 1 to 3650") }
@@ -145,6 +152,7 @@ struct ServeCommand: AsyncParsableCommand {
         options.maxActiveKeysPerWorkspace = maxKeysPerWorkspace
         options.webhookQuotas.endpointsPerWorkspace = maxWebhooksPerWorkspace
         options.managementRequestsPerSecond = managementRequestsPerSecond
+        options.unknownKeyLookups = unknownKeyLookupsPerSecond
         options.webhookRetention = .seconds(webhookRetentionDays * 86400)
         options.auditRetention = .seconds(auditRetentionDays * 86400)
         options.usageRetention = .seconds(auditRetentionDays * 86400)

@@ -40,6 +40,10 @@ public struct ServerOptions: Sendable {
     public var lookupBudget = 20
     /// The window `lookupBudget` counts in (tests lengthen it to make the count exact).
     public var lookupWindow: Duration = .seconds(1)
+    /// Database lookups of unknown key ids the whole instance may cause per `lookupWindow`, over every address.
+    public var unknownKeyLookups = LookupBudget.defaultTotal
+    /// Client addresses `lookupBudget` counts one by one; past them, IPv6 by wider prefixes (tests make it small).
+    public var lookupAddresses = 10_000
     /// One deadline for a whole webhook send: resolution, connect, request, response head and body.
     public var webhookTimeout: Duration = .seconds(15)
     /// Keys a workspace may hold that are not revoked (`--max-keys-per-workspace`); creates past it are 403.
@@ -132,7 +136,9 @@ public func buildApplication(
     router.get("/openapi.yaml") { _, _ in try OpenAPIDocument.response() }
     DashboardController().addRoutes(to: router)
 
-    let authenticator = BearerAuthenticator(cache: cache, usage: usage, budget: LookupBudget(perAddress: options.lookupBudget, window: options.lookupWindow),
+    let budget = LookupBudget(perAddress: options.lookupBudget, total: options.unknownKeyLookups, window: options.lookupWindow,
+                              maxAddresses: options.lookupAddresses, clock: clock)
+    let authenticator = BearerAuthenticator(cache: cache, usage: usage, budget: budget,
                                             proxies: options.trustedProxies, clock: clock, rateLimiter: options.rateLimiter ?? rateLimiter,
                                             metrics: observed.metrics.authentication)
     let v1 = router.group("v1").add(middleware: authenticator).add(middleware: RateLimitHeaders())

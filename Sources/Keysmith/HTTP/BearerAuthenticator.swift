@@ -6,7 +6,8 @@ import Hummingbird
 ///
 /// Every bad credential is the same 401 (seed 001). Nothing here writes to the database: the lookup is served
 /// by `KeyCache` and the use is recorded in memory by `UsageRecorder`. Ids the cache does not know cost a
-/// query, so each client address has a `LookupBudget` of failed ones; past it the answer is 429, from memory.
+/// query, so each client address, and the instance, has a `LookupBudget` of failed ones; past it the answer is
+/// 429, from memory.
 /// A good key used from outside its `allowedIPs` is 403; past its `rateLimit`, 429 with `Retry-After`.
 struct BearerAuthenticator: RouterMiddleware {
     typealias Context = KeysmithRequestContext
@@ -33,20 +34,20 @@ struct BearerAuthenticator: RouterMiddleware {
         case .absent: found = nil
         case .stale: found = try await cache.load(id: token.keyID)
         case .unknown:
-            var counted = false
+            var ticket: LookupBudget.Ticket?
             do {
                 found = try await cache.load(id: token.keyID) {
-                    guard budget.begin(address) else {
+                    guard let admitted = budget.begin(address) else {
                         metrics.record(.lookupBudgetExceeded)
                         throw APIError.tooManyRequests(retryAfter: budget.secondsToReset, "too many requests with unknown keys from this address; retry later")
                     }
-                    counted = true
+                    ticket = admitted
                 }
             } catch {
-                if counted { budget.end(address, found: true) }  // the database failed, not the client
+                if let ticket { budget.end(ticket, found: true) }  // the database failed, not the client
                 throw error
             }
-            if counted { budget.end(address, found: found != nil) }
+            if let ticket { budget.end(ticket, found: found != nil) }
         }
         guard let verified = found else { throw metrics.refused(.unknownKey) }
         let keyID = verified.key.id

@@ -9,6 +9,7 @@ enum MetricHelp {
         "keysmith_http_request_duration_seconds": "Time to answer an HTTP request, by route template and method.",
         "keysmith_key_cache_hits_total": "Authentication lookups answered from memory, by entry (a key, or a remembered absence).",
         "keysmith_key_cache_misses_total": "Authentication lookups that read the database, by reason (unknown id, or an entry past its age).",
+        "keysmith_key_cache_queries_total": "Database lookups of key ids the cache could not answer, by result (found, or absent).",
         "keysmith_key_cache_entries": "Entries in the key cache (keys and remembered absences).",
         "keysmith_key_cache_memory_bytes": "Estimated memory held by the key cache.",
         "keysmith_change_feed_lag_seconds": "Age of the last successful read of the key change feed.",

@@ -10,7 +10,8 @@ import Synchronization
 ///
 /// The cache is bounded by memory, not by count: each entry's cost is estimated (`KeyCache.cost(of:)`),
 /// and when a new entry would pass `memoryBudget`, the least recently loaded entries go, about a tenth of
-/// the budget at once.
+/// the budget at once. Absent ids have a budget of their own (`absenceBudget`), so a flood of made-up ids
+/// evicts only other absences, never a key.
 public final class KeyCache: Sendable {
     /// What memory says about a key id.
     public enum Lookup: Sendable {
@@ -24,22 +25,10 @@ public final class KeyCache: Sendable {
         case unknown
     }
 
-    private struct Entry {
-        /// `nil`: the id is known not to exist.
-        var key: VerifiedKey?
-        var loadedAt: Timestamp
-        /// Its neighbours in load order: the entries form a list, oldest to newest, through the dictionary,
-        /// so that eviction takes the oldest and a removal unlinks one in constant time, with no pause.
-        var older: String?
-        var newer: String?
-    }
-
     private struct State {
-        var entries: [String: Entry] = [:]
-        var oldest: String?
-        var newest: String?
-        /// The estimated bytes of every entry, the figure held under `memoryBudget`.
-        var bytes = 0
+        var keys: LoadOrderedEntries<VerifiedKey>
+        /// Ids known not to exist.
+        var absent: LoadOrderedEntries<Void>
         /// Bumped on every invalidation, so a lookup that raced with one does not store a stale row.
         var generation: UInt64 = 0
         var lastSync: Timestamp?
@@ -52,14 +41,16 @@ public final class KeyCache: Sendable {
     public static let defaultMemoryBudget = 512 << 20
 
     private let store: any KeyStore
-    /// The most the entries may cost, by `cost(of:)`.
+    /// The most the keys may cost, by `cost(of:)`.
     let memoryBudget: Int
+    /// The most the absent ids may cost, apart from the keys.
+    let absenceBudget: Int
     private let stalenessBound: Int64
     private let maximumAge: Int64
     private let absenceTTL: Int64
     /// The application's clock; `KeyChangeWatcher` reads it too, since synchronisation is compared in its time.
     let clock: @Sendable () -> Timestamp
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let metrics: KeyCacheMetrics
 
     /// How long an entry is trusted without being read again, whatever the change feed says. The feed
@@ -69,13 +60,21 @@ public final class KeyCache: Sendable {
     /// `bench/scale.sh`; five minutes makes it about 670 a second.
     public static let defaultMaximumAge: Duration = .seconds(300)
 
-    public init(store: any KeyStore, memoryBudget: Int = KeyCache.defaultMemoryBudget, stalenessBound: Duration = .seconds(1),
+    /// `absenceBudget` defaults to an eighth of `memoryBudget` (64 MiB: about 290,000 absent ids, more than
+    /// the instance's lookup budget lets a flood find in `absenceTTL`).
+    public init(store: any KeyStore, memoryBudget: Int = KeyCache.defaultMemoryBudget, absenceBudget: Int? = nil,
+                stalenessBound: Duration = .seconds(1),
                 maximumAge: Duration = KeyCache.defaultMaximumAge, absenceTTL: Duration = .seconds(30),
                 clock: @escaping @Sendable () -> Timestamp = { .now() }, metrics: KeysmithMetrics = .disabled) {
         self.clock = clock
         self.metrics = metrics.keyCache
         self.store = store
-        self.memoryBudget = max(0, memoryBudget)
+        let keyBudget = max(0, memoryBudget)
+        let absenceBudget = max(0, absenceBudget ?? keyBudget / 8)
+        self.memoryBudget = keyBudget
+        self.absenceBudget = absenceBudget
+        self.state = Mutex(State(keys: LoadOrderedEntries(budget: keyBudget, cost: { Self.cost(of: $0) }),
+                                 absent: LoadOrderedEntries(budget: absenceBudget, cost: { _ in Self.cost(of: nil) })))
         self.stalenessBound = stalenessBound.milliseconds
         self.maximumAge = maximumAge.milliseconds
         self.absenceTTL = absenceTTL.milliseconds
@@ -90,12 +89,12 @@ public final class KeyCache: Sendable {
     /// as young: entries are read again rather than kept beyond their bounds.
     public func lookup(id: String, at now: Timestamp) -> Lookup {
         let lookup = state.withLock { state -> Lookup in
-            guard let entry = state.entries[id] else { return .unknown }
             let synchronised = state.lastSync.map { Self.within(now, since: $0, stalenessBound) } ?? false
-            guard let key = entry.key else {
-                return synchronised && Self.within(now, since: entry.loadedAt, absenceTTL) ? .absent : .unknown
+            if let entry = state.keys[id] {
+                return synchronised && Self.within(now, since: entry.loadedAt, maximumAge) ? .hit(entry.value) : .stale
             }
-            return synchronised && Self.within(now, since: entry.loadedAt, maximumAge) ? .hit(key) : .stale
+            guard let absence = state.absent[id] else { return .unknown }
+            return synchronised && Self.within(now, since: absence.loadedAt, absenceTTL) ? .absent : .unknown
         }
         metrics.record(lookup)
         return lookup
@@ -138,6 +137,7 @@ public final class KeyCache: Sendable {
         let found: VerifiedKey?
         do {
             found = try await store.key(id: id).map(VerifiedKey.init)
+            metrics.recordQuery(found: found != nil)
         } catch {
             state.withLock { $0.loading[id] = nil }
             throw error
@@ -158,36 +158,24 @@ public final class KeyCache: Sendable {
         state.withLock { insert(found, id: id, at: now, into: &$0) }
     }
 
-    /// Stores an entry as the newest, first making room for it when it would pass the budget.
+    /// Stores an entry as the newest, in the keys' memory or the absences'.
     private func insert(_ found: VerifiedKey?, id: String, at now: Timestamp, into state: inout State) {
-        remove(id, from: &state)
-        let cost = Self.cost(of: found)
-        if state.bytes + cost > memoryBudget { evict(making: cost, in: &state) }
-        state.entries[id] = Entry(key: found, loadedAt: now, older: state.newest, newer: nil)
-        if let newest = state.newest { state.entries[newest]?.newer = id } else { state.oldest = id }
-        state.newest = id
-        state.bytes += cost
-    }
-
-    /// Drops the least recently loaded entries until `room` more bytes fit with a tenth of the budget to
-    /// spare: a full cache never empties at once, which would send every client to the database together.
-    /// Load order is close to use order, since every entry in use is loaded again within `maximumAge`.
-    private func evict(making room: Int, in state: inout State) {
-        let target = memoryBudget - memoryBudget / 10 - room
-        while state.bytes > target, let oldest = state.oldest { remove(oldest, from: &state) }
-    }
-
-    private func remove(_ id: String, from state: inout State) {
-        guard let entry = state.entries.removeValue(forKey: id) else { return }
-        if let older = entry.older { state.entries[older]?.newer = entry.newer } else { state.oldest = entry.newer }
-        if let newer = entry.newer { state.entries[newer]?.older = entry.older } else { state.newest = entry.older }
-        state.bytes -= Self.cost(of: entry.key)
+        if let found {
+            state.absent.remove(id)
+            state.keys.insert(found, id: id, at: now)
+        } else {
+            state.keys.remove(id)
+            state.absent.insert((), id: id, at: now)
+        }
     }
 
     public func invalidate(_ ids: some Sequence<String>) {
         state.withLock { state in
             state.generation &+= 1
-            for id in ids { remove(id, from: &state) }
+            for id in ids {
+                state.keys.remove(id)
+                state.absent.remove(id)
+            }
         }
     }
 
@@ -195,17 +183,18 @@ public final class KeyCache: Sendable {
     public func invalidateAll() {
         state.withLock { state in
             state.generation &+= 1
-            state.entries.removeAll(keepingCapacity: true)
-            state.oldest = nil
-            state.newest = nil
-            state.bytes = 0
+            state.keys.removeAll()
+            state.absent.removeAll()
         }
     }
 
-    var count: Int { state.withLock { $0.entries.count } }
+    var count: Int { state.withLock { $0.keys.count + $0.absent.count } }
 
-    /// The estimated bytes of every entry.
-    var memoryUsed: Int { state.withLock { $0.bytes } }
+    /// The estimated bytes of every entry, keys and absences.
+    var memoryUsed: Int { state.withLock { $0.keys.bytes + $0.absent.bytes } }
+
+    /// The estimated bytes of the keys alone, the figure held under `memoryBudget`.
+    var keyMemoryUsed: Int { state.withLock { $0.keys.bytes } }
 
     /// The key if memory holds it fresh (tests and the `key(id:)` fast path).
     func cachedKey(id: String) -> VerifiedKey? {

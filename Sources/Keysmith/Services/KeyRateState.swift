@@ -90,8 +90,9 @@ struct KeyRateState {
         return buckets.reduce(0) { $1.start >= first ? $0 + $1.cold : $0 }
     }
 
-    /// Whole seconds (at least 1) until fewer than `threshold` requests are counted, as buckets leave the
-    /// window oldest first.
+    /// Whole seconds (at least 1, at most the window) until fewer than `threshold` requests are counted, as
+    /// buckets leave the window oldest first. A bucket leaves up to a tenth of the window after its oldest
+    /// request did; no request waits longer than the window, so neither does the answer (`Retry-After`).
     func seconds(untilBelow threshold: Int, at now: Int64) -> Int {
         var left = counted(at: now)
         let first = windowStart(at: now)
@@ -107,7 +108,7 @@ struct KeyRateState {
                 }
             }
         }
-        return max(1, Int((until + 999) / 1000))
+        return min(Int(window / 1000), max(1, Int((until + 999) / 1000)))
     }
 
     // MARK: Changes

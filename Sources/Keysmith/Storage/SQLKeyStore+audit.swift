@@ -2,30 +2,81 @@
 extension SQLKeyStore {
     // MARK: Audit log
 
+    /// Newest first. Without a filter, a page is a range of the workspace's audit numbers, found on the
+    /// index without skipping rows, and the total is the span of the numbers still held: retention deletes
+    /// only from the lowest (`pruneAuditEvents`), so the numbers left are dense.
     public func auditEvents(_ query: AuditQuery) async throws -> (events: [AuditEvent], total: Int) {
+        let offset = Int64(query.page - 1) * Int64(query.limit)
+        guard query.action != nil || query.targetID != nil else {
+            guard let span = try await database.first("""
+                SELECT (SELECT max(ordinal) FROM audit_events WHERE workspace_id = \(query.workspaceID)) AS top,
+                       (SELECT min(ordinal) FROM audit_events WHERE workspace_id = \(query.workspaceID)) AS bottom
+                """), let top = span.integer("top"), let bottom = span.integer("bottom")
+            else { return ([], 0) }
+            let total = Int(top - bottom + 1)
+            guard offset < Int64(total) else { return ([], total) }
+            let rows = try await database.execute("""
+                SELECT * FROM audit_events WHERE workspace_id = \(query.workspaceID)
+                AND ordinal <= \(top - offset) AND ordinal > \(top - offset - Int64(query.limit)) ORDER BY ordinal DESC
+                """)
+            return (rows.compactMap(Self.auditEvent(from:)), total)
+        }
+        // A filter's matches are not numbered: they are counted and skipped (a target's trail is short).
         var filter: SQLStatement = "workspace_id = \(query.workspaceID)"
         if let action = query.action { filter = "\(filter) AND action = \(action)" }
         if let targetID = query.targetID { filter = "\(filter) AND target_id = \(targetID)" }
         let total = try await database.first("SELECT count(*) AS n FROM audit_events WHERE \(filter)")?.int("n") ?? 0
         let rows = try await database.execute("""
             SELECT * FROM audit_events WHERE \(filter)
-            ORDER BY seq DESC LIMIT \(query.limit) OFFSET \((query.page - 1) * query.limit)
+            ORDER BY ordinal DESC LIMIT \(query.limit) OFFSET \(offset)
             """)
         return (rows.compactMap(Self.auditEvent(from:)), total)
     }
 
+    /// Deletes, per workspace, every entry numbered up to the newest one older than `before`: an entry
+    /// written a moment later but numbered earlier goes with it, so the numbers left stay dense.
     public func pruneAuditEvents(before: Timestamp) async throws -> Int {
         try await database.transaction { db in
-            try await db.execute("DELETE FROM audit_events WHERE at < \(before) RETURNING 1 AS n").count
+            let tops = try await db.execute(
+                "SELECT workspace_id, max(ordinal) AS top FROM audit_events WHERE at < \(before) GROUP BY workspace_id"
+            )
+            var deleted = 0
+            for row in tops {
+                guard let workspaceID = row.text("workspace_id"), let top = row.integer("top") else { continue }
+                deleted += try await db.execute(
+                    "DELETE FROM audit_events WHERE workspace_id = \(workspaceID) AND ordinal <= \(top) RETURNING 1 AS n"
+                ).count
+            }
+            return deleted
         }
     }
 
-    /// Writes entries inside the caller's transaction.
+    /// Writes entries inside the caller's transaction, numbered in their workspace's sequence. The counter's
+    /// row is locked until the transaction ends, so numbers are committed in order and a rollback leaves no gap.
     static func record(_ events: [AuditEvent], on db: any SQLExecutor) async throws {
-        for chunk in events.chunked(rowsPerInsert) {
+        var counts: [(workspaceID: String, count: Int64)] = []
+        for event in events {
+            if let index = counts.firstIndex(where: { $0.workspaceID == event.workspaceID }) { counts[index].count += 1 }
+            else { counts.append((event.workspaceID, 1)) }
+        }
+        var next: [String: Int64] = [:]
+        for (workspaceID, count) in counts {
+            guard let last = try await db.first("""
+                INSERT INTO audit_counters (workspace_id, last_ordinal) VALUES (\(workspaceID), \(count))
+                ON CONFLICT (workspace_id) DO UPDATE SET last_ordinal = audit_counters.last_ordinal + excluded.last_ordinal
+                RETURNING last_ordinal
+                """)?.integer("last_ordinal") else { throw KeyStoreError.unknownWorkspace }
+            next[workspaceID] = last - count + 1
+        }
+        var numbered: [(event: AuditEvent, ordinal: Int64)] = []
+        for event in events {
+            numbered.append((event, next[event.workspaceID]!))
+            next[event.workspaceID]! += 1
+        }
+        for chunk in numbered.chunked(rowsPerInsert) {
             _ = try await db.execute("""
-                INSERT INTO audit_events (id, workspace_id, at, actor, action, target_type, target_id, ip, user_agent, request_id, changes)
-                \(SQLStatement.values(chunk, auditColumns(of:)))
+                INSERT INTO audit_events (id, workspace_id, ordinal, at, actor, action, target_type, target_id, ip, user_agent, request_id, changes)
+                \(SQLStatement.values(chunk) { auditColumns(of: $0.event, ordinal: $0.ordinal) })
                 """)
         }
     }

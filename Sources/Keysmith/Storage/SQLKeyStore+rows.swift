@@ -82,9 +82,9 @@ extension SQLKeyStore {
         )
     }
 
-    static func auditColumns(of event: AuditEvent) -> [SQLValue] {
+    static func auditColumns(of event: AuditEvent, ordinal: Int64) -> [SQLValue] {
         [
-            .text(event.id), .text(event.workspaceID), .integer(event.at.milliseconds), .text(event.actor), .text(event.action),
+            .text(event.id), .text(event.workspaceID), .integer(ordinal), .integer(event.at.milliseconds), .text(event.actor), .text(event.action),
             .text(event.targetType), .text(event.targetID), .text(event.ip), .text(event.userAgent), .text(event.requestID),
             .text(event.changes),
         ]

@@ -189,6 +189,20 @@ enum SQLSchema {
                 "DROP TRIGGER api_keys_name_search_delete",
                 "DROP TABLE api_keys_name_search",
             ] + d.nameSearchIndex(options: ", detail=none") : [],
+            // The audit log's own numbering per workspace, as the key list has: a deep page is a range of
+            // numbers, and the total is the span of them (`auditEvents`). Retention deletes from the bottom.
+            [
+                "CREATE TABLE audit_counters (workspace_id TEXT PRIMARY KEY, last_ordinal \(d.bigint) NOT NULL)",
+                "ALTER TABLE audit_events ADD COLUMN ordinal \(d.bigint) NOT NULL DEFAULT 0",
+                """
+                UPDATE audit_events SET ordinal = numbered.n FROM (
+                    SELECT seq, row_number() OVER (PARTITION BY workspace_id ORDER BY seq) AS n FROM audit_events
+                ) AS numbered WHERE numbered.seq = audit_events.seq
+                """,
+                "INSERT INTO audit_counters (workspace_id, last_ordinal) SELECT workspace_id, max(ordinal) FROM audit_events GROUP BY workspace_id",
+                "CREATE UNIQUE INDEX audit_events_by_ordinal ON audit_events (workspace_id, ordinal)",
+                "DROP INDEX audit_events_by_workspace",
+            ],
         ]
     }
 
