@@ -6,6 +6,7 @@ import Prometheus
 import Testing
 
 @testable import Keysmith
+@testable import KeysmithCore
 
 /// What a client that does not play by the rules can and cannot do: made-up keys, floods, odd methods,
 /// invisible characters, caches.
@@ -195,6 +196,30 @@ import Testing
             #expect(hookResponse.headers[.cacheControl] == "no-store")
             let (list, _, listResponse) = try await client.call(.get, "/v1/api-keys", token: ws.adminToken)
             #expect(list == .ok && listResponse.headers[.cacheControl] == nil, "only responses with a secret")
+        }
+    }
+
+    /// Key ids are not secret: whoever knows one cannot count its `wrong_secret` up past the address's budget
+    /// of failures; past it the answer is 429, counted nowhere, and the key itself keeps working.
+    @Test(arguments: Backend.available)
+    func wrongSecretsForAKnownIdCostTheAddressItsBudget(_ backend: Backend) async throws {
+        try await withApp(backend, configure: { $0.lookupBudget = 5; $0.lookupWindow = .seconds(3600) }) { client, ws in
+            let (created, token) = try await client.createKey(ws.adminToken, #"{"name": "target"}"#)
+            let id = try #require(created["id"].string)
+            #expect(try await client.call(.get, "/v1/auth/whoami", token: token).status == .ok)
+            // A well-formed token (its checksum right) for the known id, with a secret that is not the key's.
+            let body = "ks_" + String(repeating: "A", count: 32)
+            let guess = id + ":" + body + Base62.encode(CRC32.checksum(Array((id + ":" + body).utf8)), width: 6)
+            #expect(APIKeyToken(bearer: Substring(guess)) != nil)
+            var statuses: [HTTPResponse.Status] = []
+            for _ in 0..<30 { statuses.append(try await client.call(.get, "/v1/auth/whoami", token: guess).status) }
+            #expect(statuses.prefix(5).allSatisfy { $0 == .unauthorized } && statuses.dropFirst(5).allSatisfy { $0 == .tooManyRequests }, "\(statuses)")
+            #expect(try await client.call(.get, "/v1/auth/whoami", token: token).status == .ok, "the key itself is unaffected")
+            let counted = try await eventually {
+                let (_, usage, _) = try await client.call(.get, "/v1/api-keys/\(id)/usage?granularity=hour", token: ws.adminToken)
+                return usage["data"].array.reduce(0) { $0 + ($1["wrong_secret"].int ?? 0) } == 5
+            }
+            #expect(counted, "wrong_secret counts the five refusals the budget allowed, not thirty")
         }
     }
 }

@@ -52,6 +52,14 @@ struct BearerAuthenticator: RouterMiddleware {
         guard let verified = found else { throw metrics.refused(.unknownKey) }
         let keyID = verified.key.id
         guard verified.key.secretHash.matches(secret: token.secret) else {
+            // A key id is no secret, so a wrong secret costs the address a failure, as an unknown id does:
+            // no one can count a key's wrong_secret up faster than an address's budget, and past it the
+            // answer is 429 from memory, counted nowhere.
+            guard let ticket = budget.begin(address) else {
+                metrics.record(.lookupBudgetExceeded)
+                throw APIError.tooManyRequests(retryAfter: budget.secondsToReset, "too many requests with unknown keys from this address; retry later")
+            }
+            budget.end(ticket, found: false)
             usage.count(keyID: keyID, outcome: .wrongSecret, at: now)
             throw metrics.refused(.wrongSecret)
         }
