@@ -174,9 +174,8 @@ enum JSONValue: Decodable {
 
     init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        // The commonest kinds of a request body first: each wrong guess is a thrown DecodingError, and
-        // trying Bool and Double before String and objects made decoding a 1,000-key batch cost 9% of
-        // the server's CPU while bulk-loading (perf).
+        // The commonest kinds of a request body first: each wrong guess is a thrown DecodingError, which
+        // showed in bulk-load profiles (docs/performance.md).
         if container.decodeNil() { self = .null }
         else if let value = try? container.decode(String.self) { self = .string(value) }
         else if let value = try? container.decode([String: JSONValue].self) { self = .object(value) }

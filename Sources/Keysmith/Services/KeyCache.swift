@@ -36,8 +36,8 @@ public final class KeyCache: Sendable {
         var loading: [String: Task<VerifiedKey?, any Error>] = [:]
     }
 
-    /// 512 MiB: about 410,000 typical keys of the measured 1,310 bytes each (see `cost(of:)`); a million
-    /// keys in use need `--cache-memory 1.25GiB`.
+    /// 512 MiB: a few hundred thousand typical keys by `cost(of:)`; how many, and what a million keys in use
+    /// need, is in docs/performance.md.
     public static let defaultMemoryBudget = 512 << 20
 
     private let store: any KeyStore
@@ -53,11 +53,8 @@ public final class KeyCache: Sendable {
     private let state: Mutex<State>
     private let metrics: KeyCacheMetrics
 
-    /// How long an entry is trusted without being read again, whatever the change feed says. The feed
-    /// drops a changed key within about 50 ms; this bounds only changes that bypass it (a hand edit of
-    /// the database). Every entry in use costs one read per this period: with 200,000 keys in use and 60 s,
-    /// 3,300 reads a second, which took whoami over 200,000 keys to 0.73 of its rate over 10,000 in
-    /// `bench/scale.sh`; five minutes makes it about 670 a second.
+    /// How long an entry is trusted without a read, whatever the feed says: it bounds only changes that bypass the
+    /// feed (a hand edit). Each key in use costs a read per period, and 60 s slowed whoami (docs/performance.md).
     public static let defaultMaximumAge: Duration = .seconds(300)
 
     /// `absenceBudget` defaults to an eighth of `memoryBudget` (64 MiB: about 290,000 absent ids, more than
@@ -222,12 +219,8 @@ extension KeyCache {
     /// each rounded as the allocator rounds them. A field added to `APIKey` that holds a string or an array
     /// belongs here too.
     ///
-    /// Measured with `KeyCacheTests.measuredCostPerKey` and `measuredCostPerAbsentID` (the growth of the test
-    /// process's RSS while 200,000 entries are added, each kind in a process of its own; Linux x86-64, glibc
-    /// malloc, 2026-12): a typical key (a 24-character name, no description, no metadata, last used with a
-    /// 22-character user agent) 1,310 bytes, estimated 1,310 (1,080 + 230); an absent id 170 bytes,
-    /// estimated 230. 200,000 entries is just past a doubling of the dictionary, where its buckets are
-    /// emptiest: the figures are close to the most an entry costs.
+    /// Checked against RSS growth in `KeyCacheTests.measuredCostPerKey` and `measuredCostPerAbsentID`
+    /// (`KEYSMITH_MEASURE_CACHE=1`); the figures are in docs/performance.md.
     static func cost(of key: VerifiedKey?) -> Int {
         guard let verified = key else { return entryOverhead }
         let key = verified.key

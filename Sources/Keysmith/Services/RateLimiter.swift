@@ -15,7 +15,7 @@ import Synchronization
 /// Outside a claim an instance serves only a key new to it, at most `coldAllowance` requests per window
 /// (and starts an exchange at once): these, unknown to the others until that exchange, are all that may
 /// pass the limit. While exchanges fail, each instance serves at most its share of the limit,
-/// `ceil(limit / instances)`, counted by itself. See README, "Rate limits".
+/// `ceil(limit / instances)`, counted by itself. See docs/rate-limits.md.
 public final class RateLimiter: KeyRateLimiting, Sendable {
     /// The buckets a window is cut into: a request is remembered for at most a tenth of the window longer
     /// than the window.

@@ -111,11 +111,8 @@ public final class SQLKeyStore: KeyStore {
                         \(SQLStatement.values(chunk) { Self.columns(of: keys[$0], ordinal: ordinals[$0]) })
                         """)
                 }
-                // No entry in the change feed: no cache can hold a new key, nor its absence, since its id
-                // is fresh from SecureRandom (26^14 values) and no one can have asked for it before (a row
-                // written by hand under an id some process refused is accepted once that absence expires,
-                // `KeyCache.absenceTTL`). Every instance reads each entry again on every poll of the
-                // overlap (5 s): with them, a bulk create of 500,000 keys cost the server 40% more CPU.
+                // No change-feed entry: no cache holds a fresh SecureRandom id or its absence (a hand-written row
+                // waits out `KeyCache.absenceTTL`), and each entry is re-read on every poll (docs/performance.md).
             }
         } catch where database.isUniqueViolation(error) {
             throw KeyStoreError.duplicateKeyID
@@ -194,8 +191,8 @@ public final class SQLKeyStore: KeyStore {
         return KeyPage(keys: rows.compactMap(Self.key(from:)), total: total)
     }
 
-    /// Up to this many revoked keys, a page's start is computed from their numbers; past it the rows
-    /// before the page are skipped on the index (PostgreSQL took 156 ms to skip 500,000 of them).
+    /// Up to this many revoked keys, a page's start is computed from their numbers; past it the rows before
+    /// the page are skipped on the index, slow deep in a large list (docs/performance.md).
     static let revokedNumbersRead = 10_000
 
     /// The number of the active key that has `offset` active keys above it, newest first, when keys are
@@ -373,9 +370,8 @@ public final class SQLKeyStore: KeyStore {
                 SELECT column1, \(raw: db.dialect.now) FROM (\(SQLStatement.values(chunk) { [.text($0)] })) AS changed
                 """)
         }
-        // The cutoff in a subquery: PostgreSQL evaluates `clock_timestamp()` once there, and can use the
-        // index on changed_at; written directly, the volatile clock is read per row, a scan of the whole
-        // feed in every key transaction (150 ms a create with a million entries).
+        // The cutoff in a subquery: PostgreSQL reads `clock_timestamp()` once and uses the changed_at index; written
+        // directly, the clock is read per row, a scan of the whole feed per key transaction (docs/performance.md).
         _ = try await db.execute("DELETE FROM key_changes WHERE changed_at < (SELECT \(raw: db.dialect.now) - 3600000)")
     }
 }

@@ -6,9 +6,8 @@ import Darwin
 
 /// Random characters from the operating system's generator, one call for a whole string.
 ///
-/// `SystemRandomNumberGenerator` makes a system call for every 8 bytes; drawing each character of a key
-/// id and a secret through it took about a fifth of the server's CPU in a bulk create (`perf record`
-/// during `bench/scale.sh`'s load), which this replaces with one `getrandom` per string.
+/// `SystemRandomNumberGenerator` makes a system call every 8 bytes, a large share of a bulk create's CPU when
+/// drawn per character; this makes one `getrandom` per string (see docs/performance.md).
 public enum SecureRandom {
     /// `count` characters of `alphabet` (at most 256 ASCII characters), uniformly: bytes past the largest
     /// multiple of the alphabet's size are dropped, never folded in.

@@ -86,23 +86,16 @@ struct SQLDialect: Sendable, Equatable {
         }
     }
 
-    /// How the key list names `workspace_id`. With a search term the trigram table can look up, SQLite's
-    /// planner would still walk the workspace's `(workspace_id, ordinal)` index (it gives the order) and
-    /// test every key against the matches: 106 ms for a search among 1,000,000 keys in `bench/scale.sh`.
-    /// A unary `+` keeps that index out of the plan, so the matches drive and only they are sorted.
+    /// How the key list names `workspace_id`. With a trigram-searchable term, a unary `+` keeps the `(workspace_id,
+    /// ordinal)` index out of SQLite's plan: the matches drive, not a walk over every key (docs/performance.md).
     func workspaceColumn(searching term: String?) -> String {
         if kind == .sqlite, let term, term.unicodeScalars.count >= 3,
            term.unicodeScalars.allSatisfy({ $0.properties.generalCategory != .control }) { return "+workspace_id" }
         return "workspace_id"
     }
 
-    /// The search condition on `api_keys`: `LIKE` with `\\` escaping (so `%` and `_` are literal) decides on
-    /// both. On SQLite the trigram table first narrows the rows, for terms of three characters or more (the
-    /// shortest a trigram index can look up), with an `AND` of trigrams that cover the term rather than
-    /// the phrase: measured on 1,000,000 bench names, the phrase `"production server"` took 54 ms, the `AND`
-    /// of every third trigram 2.8 ms (the phrase walks every trigram's positions; the `AND` skips through
-    /// the document lists and `LIKE` then checks the few candidates). PostgreSQL's planner uses the GIN
-    /// index for `LIKE` itself.
+    /// The search condition: `LIKE` with `\\` escaping decides; on SQLite an `AND` of covering trigrams first
+    /// narrows 3+ character terms, far cheaper than the phrase (docs/performance.md); PostgreSQL's GIN serves `LIKE`.
     func nameMatches(term: String, pattern: String) -> SQLStatement {
         let scalars = Array(term.unicodeScalars)
         // Names hold no control characters, so such a term matches nothing; FTS5 refuses some of them (NUL).

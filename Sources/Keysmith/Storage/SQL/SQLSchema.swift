@@ -180,9 +180,8 @@ enum SQLSchema {
                 """,
                 "CREATE INDEX usage_counts_by_age ON usage_counts (hour)",
             ],
-            // SQLite's trigram table without positions (`detail=none`): the search asks for an `AND` of
-            // single trigrams, never a phrase, so positions were written for nothing. Measured with
-            // bench/scale.sh: a smaller index and a cheaper insert (see the README's scale figures).
+            // SQLite's trigram table without positions (`detail=none`): the search asks for an `AND` of single
+            // trigrams, never a phrase, so positions cost index size and insert time for nothing (docs/performance.md).
             d.kind == .sqlite ? [
                 "DROP TRIGGER api_keys_name_search_insert",
                 "DROP TRIGGER api_keys_name_search_update",

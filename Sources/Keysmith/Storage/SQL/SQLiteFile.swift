@@ -33,17 +33,12 @@ final class SQLiteFile: SQLDatabase {
                 if opened.count == 1 {
                     _ = try await connection.query("PRAGMA journal_mode=WAL")
                     _ = try await connection.query("PRAGMA synchronous=FULL")
-                    // A checkpoint every 32,768 WAL pages (128 MiB) instead of SQLite's 1,000: a bulk create of
-                    // 1,000 keys dirties about that many pages, so the default checkpointed after nearly every
-                    // commit, in the writer's commit, rewriting the same index pages each time. Measured with
-                    // 500,000 keys through POST /v1/api-keys/batch, alternating: 51.6 s with 1,000, 36.2 s with
-                    // 8,192, 31.9 s with 32,768 (a 256 MiB writer cache on top changed nothing).
+                    // 32,768 WAL pages (128 MiB) a checkpoint, not 1,000: a 1,000-key commit dirties about 1,000
+                    // pages, so the default rewrote the same index pages in nearly every commit (docs/performance.md).
                     _ = try await connection.query("PRAGMA wal_autocheckpoint=32768")
                 }
-                // SQLite's default page cache is 2 MiB a connection, far below the index pages a bulk create
-                // into a million-key file touches: 64 MiB for the writer, 16 MiB for each reader. (Measured
-                // on 300,000 keys: 11.0k keys/s against 10.8k with the default, within the noise; kernel
-                // copies were a third of the server's CPU in `perf record` with the default.)
+                // SQLite's default 2 MiB page cache is far below the index pages a bulk create into a million-key
+                // file touches: 64 MiB for the writer, 16 MiB for each reader (docs/performance.md).
                 _ = try await connection.query(opened.count == 1 ? "PRAGMA cache_size=-65536" : "PRAGMA cache_size=-16384")
             }
             return SQLiteFile(writer: opened[0], readers: Array(opened.dropFirst()), threads: threads)
@@ -120,11 +115,8 @@ final class SQLiteFile: SQLDatabase {
         try await connection.query(sqliteText(of: statement), statement.binds.map(Self.data)).map(Row.init)
     }
 
-    /// The statement's text with SQLite's anonymous `?` for each `$n`. `SQLStatement` numbers values in
-    /// the order they appear, so positions are the numbers; should they ever not be, `?n` is written.
-    /// Left as `$n`, SQLite reads named parameters and looks each one up among those before it: with the
-    /// 10,000 values of a 500-row insert that lookup took 75% of the server's CPU in a bulk create
-    /// (`perf record`, `strncmp` under `sqlite3ExprAssignVarNumber`).
+    /// The statement's text with anonymous `?` for each `$n` (`?n` should values ever be out of order): SQLite
+    /// looks each named `$n` up among those before it, which dominated 500-row inserts (docs/performance.md).
     static func sqliteText(of statement: SQLStatement) -> String {
         var next = 1
         var inOrder = true
