@@ -71,8 +71,9 @@ import Testing
             }) { client, ws in
                 #expect(try await client.call(.post, "/v1/webhooks", token: ws.adminToken, body: #"{"url": "\#(url)"}"#).status == .created)
                 _ = try await client.createKey(ws.adminToken, #"{"name": "announced"}"#)
-                #expect(try await inbox.wait(for: 2, type: "api_key.created").count == 2)  // a 500, then the retry's 200
-                let counted = try await eventually {
+                // Cut-offs for a hang, not timings: both attempts take well under a second.
+                #expect(try await inbox.wait(for: 2, type: "api_key.created", timeout: .seconds(60)).count == 2)  // a 500, then the retry's 200
+                let counted = try await eventually(timeout: .seconds(60)) {
                     let samples = PrometheusSamples(registry.emitToString())
                     return samples["keysmith_webhook_deliveries_total", ["outcome": "succeeded"]] == 1
                         && samples["keysmith_webhook_deliveries_total", ["outcome": "retrying"]] == 1

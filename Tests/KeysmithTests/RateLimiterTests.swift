@@ -21,8 +21,9 @@ import Testing
         }
         let refused = limiter.admit(keyID: Self.key, limit: limit, at: Timestamp(milliseconds: t0 + 10))
         #expect(!refused.allowed && refused.remaining == 0)
-        // The bucket ends at 1,000,200 and leaves the window 2 s later: 2,140 ms after the refusal.
-        #expect(refused.resetSeconds == 3)
+        // The bucket ends at 1,000,200 and leaves the window 2 s later, 2,140 ms after the refusal; the
+        // answer never names more than the window itself (2 s).
+        #expect(refused.resetSeconds == 2)
         // Still inside: a window that ends just before the bucket leaves holds all five.
         #expect(!limiter.admit(keyID: Self.key, limit: limit, at: Timestamp(milliseconds: 1_002_199)).allowed)
         #expect(limiter.admit(keyID: Self.key, limit: limit, at: Timestamp(milliseconds: 1_002_200)).allowed)

@@ -70,18 +70,71 @@ import Testing
         await receiver.close()
     }
 
-    /// Resolution has its own threads and a bound: a lookup that cannot finish in time fails, and the
-    /// pool SQLite uses is never involved.
-    @Test func resolutionIsBoundedAndOffTheSharedPool() async throws {
-        let resolver = WebhookResolver.shared
-        let addresses = try await resolver.resolve(host: "127.0.0.1", port: 80, timeout: .seconds(2))
-        #expect(addresses.first?.ipAddress == "127.0.0.1")
+    /// Resolution is bounded per workspace: a workspace whose lookups hang fails its own further lookups at
+    /// once, while another workspace's resolve, and an IP literal needs no lookup at all.
+    @Test func resolutionIsBoundedPerWorkspace() async throws {
+        let nameserver = TestNameserver()
+        defer { nameserver.release() }
+        nameserver.kill("hooks.a.test")
+        let resolver = nameserver.resolver
         let started = ContinuousClock.now
-        // A name under .invalid never resolves (RFC 6761); with a zero bound it fails at once either way.
-        await #expect(throws: (any Error).self) {
-            _ = try await resolver.resolve(host: "never-answers.invalid", port: 80, timeout: .zero)
+        try await withThrowingTaskGroup(of: Void.self) { group throws in
+            for _ in 0..<resolver.perWorkspace {
+                group.addTask { _ = try? await resolver.resolve(host: "hooks.a.test", port: 80, workspaceID: "ws_a", timeout: .seconds(60)) }
+            }
+            #expect(try await eventually { nameserver.lookupsHanging == resolver.perWorkspace })
+            // Past its bound, A's next lookup fails at once, not after the timeout.
+            await #expect(throws: WebhookResolver.ResolutionFailed.busy) {
+                _ = try await resolver.resolve(host: "other.a.test", port: 80, workspaceID: "ws_a", timeout: .seconds(60))
+            }
+            #expect(ContinuousClock.now - started < .seconds(30))
+            let b = try? await resolver.resolve(host: "hooks.b.test", port: 8080, workspaceID: "ws_b", timeout: .seconds(30))
+            #expect(b?.first?.ipAddress == "127.0.0.1" && b?.first?.port == 8080)
+            let literal = try? await resolver.resolve(host: "::1", port: 80, workspaceID: "ws_a", timeout: .seconds(30))
+            #expect(literal?.first?.ipAddress == "::1", "an IP literal is no lookup, so A's bound does not apply")
+            nameserver.release()
         }
-        #expect(ContinuousClock.now - started < .seconds(1))
-        #expect(WebhookResolver.pool !== NIOThreadPool.singleton)
+        #expect(try await eventually { resolver.pendingCount == 0 }, "a released lookup gives its place back")
+        #expect(nameserver.peakLookupsHanging == resolver.perWorkspace)
+    }
+
+    /// One tenant's nameserver stops answering: its own webhook creations fail, every other tenant's
+    /// creations and deliveries go on, on a resolver that counts each tenant's pending lookups apart.
+    @Test(arguments: Backend.available)
+    func aTenantsDeadNameserverFailsNoOtherTenantsWebhooks(_ backend: Backend) async throws {
+        let nameserver = TestNameserver()
+        defer { nameserver.release() }
+        let inbox = WebhookInbox()
+        try await withWebhookReceiver(inbox) { url in
+            let port = URLComponents(string: url)?.port ?? 0
+            try await withApp(backend, configure: { options in
+                WebhookTests.fastWebhooks(&options)
+                options.webhookResolver = nameserver.resolver
+            }) { client, a in
+                // A's endpoints are registered while its nameserver answers; then it stops answering, with A's events due.
+                for index in 0..<3 {
+                    let (status, _, _) = try await client.call(.post, "/v1/webhooks", token: a.adminToken,
+                                                               body: #"{"url": "http://hooks.tenant-a.test:\#(port)/hook/\#(index)"}"#)
+                    #expect(status == .created)
+                }
+                nameserver.kill("hooks.tenant-a.test")
+                let keys = try BatchCreateTests.body((0..<10).map { ["name": "A \($0)"] })
+                #expect(try await client.call(.post, "/v1/api-keys/batch", token: a.adminToken, body: keys).status == .created)
+                #expect(try await eventually(timeout: .seconds(30)) { nameserver.lookupsHanging >= 4 }, "A's deliveries hang in resolution")
+                let refused = try await client.call(.post, "/v1/webhooks", token: a.adminToken, body: #"{"url": "http://hooks.tenant-a.test/more"}"#)
+                #expect(refused.status == .badRequest && refused.json["message"].string?.contains("does not resolve") == true)
+
+                let (_, _, other) = try await KeyIssuer(store: a.store).createWorkspace(named: "tenant B")
+                let (status, _, _) = try await client.call(.post, "/v1/webhooks", token: other.bearer,
+                                                           body: #"{"url": "http://hooks.tenant-b.test:\#(port)/hook"}"#)
+                #expect(status == .created, "B's webhook host resolves while A's lookups hang")
+                _ = try await client.createKey(other.bearer, #"{"name": "for B"}"#)
+                let got = try await inbox.wait(for: 1, type: "api_key.created", timeout: .seconds(30))
+                #expect(got.first?.json["data"]["name"].string == "for B")
+                #expect(nameserver.lookupsHanging >= 4, "B got through while A's lookups were still hanging")
+                #expect(nameserver.peakLookupsHanging <= 4, "A never had more than its 4 lookups pending")
+                nameserver.release()
+            }
+        }
     }
 }

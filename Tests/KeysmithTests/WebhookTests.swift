@@ -112,13 +112,14 @@ import Testing
                 let (_, hook, _) = try await client.call(.post, "/v1/webhooks", token: ws.adminToken, body: #"{"url": "\#(url)"}"#)
                 let hookID = try #require(hook["id"].string)
                 let (_, test, _) = try await client.call(.post, "/v1/webhooks/\(hookID)/test", token: ws.adminToken)
-                let received = try await inbox.wait(for: 3, type: "webhook.test")
+                // Cut-offs for a hang, not timings: the three attempts take well under a second.
+                let received = try await inbox.wait(for: 3, type: "webhook.test", timeout: .seconds(60))
                 #expect(received.count == 3)
                 #expect(Set(received.map { $0.headers["webhook-id"] }).count == 1, "one event id on every retry")
                 #expect(Set(received.map { $0.headers["x-dialnexa-signature"] }).count == 1, "the same body signature on every retry")
                 #expect(received.first?.json["id"].string == test["event_id"].string)
 
-                try await eventually { try await ws.store.deliveryAttempts(webhookID: hookID, limit: 10).count >= 3 }
+                try await eventually(timeout: .seconds(60)) { try await ws.store.deliveryAttempts(webhookID: hookID, limit: 10).count >= 3 }
                 let (_, attempts, _) = try await client.call(.get, "/v1/webhooks/\(hookID)/deliveries", token: ws.adminToken)
                 let rows = attempts["data"].array.reversed().map { $0 }
                 #expect(rows.count == 3, "\(rows.map { $0["error"].string ?? "-" })")

@@ -22,6 +22,8 @@ public struct ServerOptions: Sendable {
     public var encryptionKey: String? = ProcessInfo.processInfo.environment["KEYSMITH_ENCRYPTION_KEY"]
     /// Allow webhooks to loopback and private addresses (development and tests only).
     public var allowPrivateWebhookTargets = false
+    /// Resolves webhook hosts (tests give one whose nameserver they control).
+    public var webhookResolver = WebhookResolver.shared
     public var webhookRetrySchedule: [Duration] = WebhookDeliverer.standardSchedule
     public var webhookPollInterval: Duration = .seconds(1)
     public var expiryCheckInterval: Duration = .seconds(5)
@@ -107,7 +109,7 @@ public func buildApplication(
     let cache = KeyCache(store: store, memoryBudget: options.cacheMemory, maximumAge: options.cacheMaximumAge, clock: clock,
                          metrics: observed.metrics)
     let secrets = try SecretBox.load(environment: options.encryptionKey, file: options.resolvedEncryptionKeyFile)
-    let policy = WebhookTargetPolicy(allowPrivateTargets: options.allowPrivateWebhookTargets)
+    let policy = WebhookTargetPolicy(allowPrivateTargets: options.allowPrivateWebhookTargets, resolver: options.webhookResolver)
     let deliverer = WebhookDeliverer(store: store, secrets: secrets, policy: policy, schedule: options.webhookRetrySchedule,
                                      pollInterval: options.webhookPollInterval, timeout: options.webhookTimeout, migrated: migrated, logger: logger,
                                      clock: clock, metrics: observed.metrics)

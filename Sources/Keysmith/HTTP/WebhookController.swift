@@ -29,7 +29,7 @@ struct WebhookController {
         let body = try await JSONObject.read(from: request, context: context)
         try body.requireOnly(["url", "secret", "events", "description"])
         guard let url = try body.string("url") ?? nil else { throw APIError.badRequest("url is required") }
-        try await policy.check(url)
+        try await policy.check(url, workspaceID: caller.workspaceID)
         let secret = try Self.secret(try body.string("secret") ?? nil) ?? WebhookSigner.generateSecret()
         let now = clock()
         let id = WebhookEndpoint.newID()
@@ -67,7 +67,7 @@ struct WebhookController {
         var change = WebhookChange()
         if let url = try body.string("url") {
             guard let url else { throw APIError.badRequest("url must not be null") }
-            try await policy.check(url)
+            try await policy.check(url, workspaceID: caller.workspaceID)
             change.url = url
         }
         if let description = try body.string("description") { change.description = .some(try KeyFields.description(description)) }

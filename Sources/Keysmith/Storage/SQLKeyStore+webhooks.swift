@@ -166,39 +166,55 @@ extension SQLKeyStore {
         }
     }
 
-    public func claimDeliveries(now: Timestamp, limit: Int, perEndpoint: Int, leaseMilliseconds: Int64) async throws -> [ClaimedDelivery] {
+    public func claimDeliveries(now: Timestamp, limit: Int, perEndpoint: Int, slots: DeliverySlots, leaseMilliseconds: Int64) async throws -> [ClaimedDelivery] {
         try await database.transaction { db in
             // Claims are serialised across instances, so the per-endpoint count each one sees is exact.
             if let lock = db.dialect.advisoryLock(7305643216851) { _ = try await db.execute(lock) }
-            // Each endpoint's due rows are ranked oldest first; an endpoint contributes only what its free slots
-            // (perEndpoint minus its leased rows) allow, so a backlog on one never fills the claim for the others.
+            let due: SQLStatement = "d.status = 'pending' AND d.next_attempt_at <= \(now) AND d.locked_until <= \(now)"
+            // The workspaces that want slots: those with deliveries due, and those whose sends hold some here.
+            var active = Set(try await db.execute("""
+                SELECT DISTINCT w.workspace_id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.enabled = TRUE
+                WHERE \(due)
+                """).compactMap { $0.text("workspace_id") })
+            active.formUnion(slots.heldByWorkspace.filter { $0.value > 0 }.keys)
+            guard !active.isEmpty else { return [] }
+            let held = SQLStatement.values([("", 0)] + slots.heldByWorkspace.map { ($0.key, $0.value) }) { [.text($0.0), .integer(Int64($0.1))] }
+            // Each endpoint's due rows are ranked oldest first, and an endpoint contributes only what its free slots
+            // (perEndpoint minus its leased rows) allow. The rows left are numbered in turns within each workspace,
+            // and taken turn by turn: every workspace's oldest first, then every workspace's next, each workspace
+            // up to its share less what it holds, so a tenant's backlog never fills the claim for the others.
             let rows = try await db.execute("""
-                WITH busy AS (
+                WITH held (workspace_id, n) AS (\(held)), busy AS (
                     SELECT webhook_id, count(*) AS n FROM webhook_deliveries
                     WHERE status = 'pending' AND locked_until > \(now) GROUP BY webhook_id
                 ), due AS (
-                    SELECT d.id, d.webhook_id, d.next_attempt_at,
+                    SELECT d.id, d.webhook_id, w.workspace_id, d.next_attempt_at,
                            row_number() OVER (PARTITION BY d.webhook_id ORDER BY d.next_attempt_at, d.id) AS rank
                     FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id AND w.enabled = TRUE
-                    WHERE d.status = 'pending' AND d.next_attempt_at <= \(now) AND d.locked_until <= \(now)
+                    WHERE \(due)
+                ), eligible AS (
+                    SELECT due.id, due.workspace_id, due.next_attempt_at,
+                           row_number() OVER (PARTITION BY due.workspace_id ORDER BY due.next_attempt_at, due.id) AS turn
+                    FROM due LEFT JOIN busy ON busy.webhook_id = due.webhook_id
+                    WHERE due.rank + coalesce(busy.n, 0) <= \(perEndpoint)
                 )
-                SELECT d.id, d.webhook_id, d.event_id, d.attempts, w.url, w.sealed_secret, e.type, e.payload,
+                SELECT d.id, d.webhook_id, w.workspace_id, d.event_id, d.attempts, w.url, w.sealed_secret, e.type, e.payload,
                        CASE WHEN w.previous_secret_until > \(now) THEN w.previous_sealed_secret END AS previous_sealed_secret
-                FROM due
-                LEFT JOIN busy ON busy.webhook_id = due.webhook_id
-                JOIN webhook_deliveries d ON d.id = due.id
+                FROM eligible
+                LEFT JOIN held ON held.workspace_id = eligible.workspace_id
+                JOIN webhook_deliveries d ON d.id = eligible.id
                 JOIN webhooks w ON w.id = d.webhook_id
                 JOIN events e ON e.id = d.event_id
-                WHERE due.rank + coalesce(busy.n, 0) <= \(perEndpoint)
-                ORDER BY due.next_attempt_at LIMIT \(limit)
+                WHERE eligible.turn + coalesce(held.n, 0) <= \(slots.share(active: active.count))
+                ORDER BY eligible.turn, eligible.next_attempt_at, eligible.id LIMIT \(limit)
                 """)
             let claimed = rows.compactMap { row -> ClaimedDelivery? in
-                guard let id = row.text("id"), let webhookID = row.text("webhook_id"), let url = row.text("url"),
-                      let sealed = row.text("sealed_secret"), let eventID = row.text("event_id"), let type = row.text("type"),
-                      let payload = row.text("payload")
+                guard let id = row.text("id"), let webhookID = row.text("webhook_id"), let workspaceID = row.text("workspace_id"),
+                      let url = row.text("url"), let sealed = row.text("sealed_secret"), let eventID = row.text("event_id"),
+                      let type = row.text("type"), let payload = row.text("payload")
                 else { return nil }
-                return ClaimedDelivery(id: id, webhookID: webhookID, url: url, sealedSecret: sealed, eventID: eventID, eventType: type,
-                                       payload: payload, attempts: row.int("attempts") ?? 0,
+                return ClaimedDelivery(id: id, webhookID: webhookID, workspaceID: workspaceID, url: url, sealedSecret: sealed, eventID: eventID,
+                                       eventType: type, payload: payload, attempts: row.int("attempts") ?? 0,
                                        previousSealedSecret: row.text("previous_sealed_secret"))
             }
             if !claimed.isEmpty {

@@ -18,6 +18,10 @@ final class PinnedHTTPClients: Sendable {
     /// Idle clients beyond this many are shut down, oldest first.
     let maxIdle = 32
     let idleTimeout: Duration = .seconds(60)
+    /// The most sends in flight at once (the deliverer's slots), so also the most connections one client needs.
+    let connectionsPerHost: Int
+
+    init(connectionsPerHost: Int) { self.connectionsPerHost = connectionsPerHost }
 
     /// A client for `target`, to be given back with `release`.
     func acquire(_ target: WebhookTargetPolicy.Target) -> HTTPClient {
@@ -31,7 +35,7 @@ final class PinnedHTTPClients: Sendable {
                 entries[key] = entry
                 client = entry.client
             } else {
-                client = Self.makeClient(target)
+                client = Self.makeClient(target, connectionsPerHost: connectionsPerHost)
                 entries[key] = Entry(client: client, users: 1, lastUsed: now)
             }
             return (client, Self.retire(from: &entries, now: now, maxIdle: maxIdle, idleTimeout: idleTimeout))
@@ -70,10 +74,13 @@ final class PinnedHTTPClients: Sendable {
         return retired
     }
 
-    private static func makeClient(_ target: WebhookTargetPolicy.Target) -> HTTPClient {
+    private static func makeClient(_ target: WebhookTargetPolicy.Target, connectionsPerHost: Int) -> HTTPClient {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5)), decompression: .disabled)
         // A refused connection is a failed attempt now, not retried inside the client until the deadline.
         configuration.connectionPool.retryConnectionEstablishment = false
+        // Endpoints (of any tenants) on one host share this client: its pool must never queue one endpoint's send
+        // behind another's stalled ones. The deliverer's own limits bound the connections (at most `connectionsPerHost`).
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
         if target.host != target.address { configuration.dnsOverride = [target.host: target.address] }
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }

@@ -11,8 +11,11 @@ import Synchronization
 ///
 /// Failures are retried on the Standard Webhooks schedule, then marked failed; a `410 Gone` disables the
 /// endpoint. At most `perEndpointLimit` deliveries per endpoint are in flight, so one slow or dead
-/// receiver never holds up the others. Claims are leases, so with several instances each delivery is
-/// sent by one of them, and a delivery whose instance died is picked up again when its lease ends.
+/// receiver never holds up the others, and workspaces take turns at the `totalLimit` send slots, none
+/// past its share (`DeliverySlots`), so one tenant's stalled receivers never hold up another tenant.
+/// A finished send claims the next at once: a backlog drains at the receivers' pace, not the poll's.
+/// Claims are leases, so with several instances each delivery is sent by one of them, and a delivery
+/// whose instance died is picked up again when its lease ends.
 public final class WebhookDeliverer: Service, Sendable {
     /// Immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h.
     public static let standardSchedule: [Duration] = [
@@ -29,7 +32,7 @@ public final class WebhookDeliverer: Service, Sendable {
     let perEndpointLimit = 4
     let totalLimit = 32
     let timeout: Duration
-    let clients = PinnedHTTPClients()
+    let clients: PinnedHTTPClients
     /// How long a claim lasts: the send deadline and some. A delivery whose instance died is sent again after it.
     var leaseMilliseconds: Int64 { max(30_000, 2 * timeout.milliseconds) }
     let migrated: MigrationGate
@@ -38,7 +41,7 @@ public final class WebhookDeliverer: Service, Sendable {
     /// Durations and deadlines of a send are real time, on `ContinuousClock`.
     let clock: @Sendable () -> Timestamp
     let metrics: WebhookMetrics
-    private let inFlight = Mutex<[String: Int]>([:])
+    private let inFlight = Mutex(SendsInFlight())
     private let wakeUp: AsyncStream<Void>.Continuation
     private let wakeUps: AsyncStream<Void>
 
@@ -55,11 +58,19 @@ public final class WebhookDeliverer: Service, Sendable {
         self.pollInterval = pollInterval
         self.timeout = timeout
         self.logger = logger
+        clients = PinnedHTTPClients(connectionsPerHost: totalLimit)
         (wakeUps, wakeUp) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
+    /// This process's sends now, by endpoint and by workspace.
+    struct SendsInFlight {
+        var byEndpoint: [String: Int] = [:]
+        var byWorkspace: [String: Int] = [:]
+        var total: Int { byEndpoint.values.reduce(0, +) }
+    }
+
     /// Deliveries this process is sending now.
-    var sendsInFlight: Int { inFlight.withLock { $0.values.reduce(0, +) } }
+    var sendsInFlight: Int { inFlight.withLock { $0.total } }
 
     /// Asks for a poll now, after this process queued an event.
     public func poke() { wakeUp.yield() }
@@ -86,12 +97,14 @@ public final class WebhookDeliverer: Service, Sendable {
 
     /// Claims what is due, within the limits, and starts sending each in `sends`.
     private func claimAndStart(into sends: inout DiscardingTaskGroup) async {
-        let busy = sendsInFlight
+        let (busy, held) = inFlight.withLock { ($0.total, $0.byWorkspace) }
         guard busy < totalLimit else { return }
         let claimed: [ClaimedDelivery]
         do {
-            // The store skips endpoints already at `perEndpointLimit`, so one endpoint's backlog never fills the claim.
+            // The store skips endpoints already at `perEndpointLimit`, so one endpoint's backlog never fills the claim,
+            // and shares the slots out by workspace, so one tenant's backlog never does either.
             claimed = try await store.claimDeliveries(now: clock(), limit: totalLimit - busy, perEndpoint: perEndpointLimit,
+                                                      slots: DeliverySlots(total: totalLimit, heldByWorkspace: held),
                                                       leaseMilliseconds: leaseMilliseconds)
         } catch {
             logger.error("cannot claim webhook deliveries", metadata: ["error": "\(String(reflecting: error))"])
@@ -99,9 +112,10 @@ public final class WebhookDeliverer: Service, Sendable {
         }
         var released: [String] = []
         for delivery in claimed {
-            let admitted = inFlight.withLock { counts in
-                guard counts[delivery.webhookID, default: 0] < perEndpointLimit else { return false }
-                counts[delivery.webhookID, default: 0] += 1
+            let admitted = inFlight.withLock { sending in
+                guard sending.byEndpoint[delivery.webhookID, default: 0] < perEndpointLimit else { return false }
+                sending.byEndpoint[delivery.webhookID, default: 0] += 1
+                sending.byWorkspace[delivery.workspaceID, default: 0] += 1
                 return true
             }
             guard admitted else {
@@ -110,10 +124,14 @@ public final class WebhookDeliverer: Service, Sendable {
             }
             sends.addTask {
                 await self.send(delivery)
-                self.inFlight.withLock { counts in
-                    counts[delivery.webhookID, default: 1] -= 1
-                    if counts[delivery.webhookID] == 0 { counts[delivery.webhookID] = nil }
+                self.inFlight.withLock { sending in
+                    sending.byEndpoint[delivery.webhookID, default: 1] -= 1
+                    if sending.byEndpoint[delivery.webhookID] == 0 { sending.byEndpoint[delivery.webhookID] = nil }
+                    sending.byWorkspace[delivery.workspaceID, default: 1] -= 1
+                    if sending.byWorkspace[delivery.workspaceID] == 0 { sending.byWorkspace[delivery.workspaceID] = nil }
                 }
+                // The freed slot is claimed again now, not at the next poll or poke.
+                self.wakeUp.yield()
             }
         }
         try? await store.releaseDeliveries(ids: released)
@@ -164,7 +182,7 @@ public final class WebhookDeliverer: Service, Sendable {
 
     /// Resolves and checks the target, then posts to the checked address and reads the response; returns the status.
     private func post(_ delivery: ClaimedDelivery, at attemptedAt: Timestamp, deadline: ContinuousClock.Instant) async throws -> Int {
-        let target = try await policy.target(for: delivery.url, timeout: deadline - .now)
+        let target = try await policy.target(for: delivery.url, workspaceID: delivery.workspaceID, timeout: deadline - .now)
         let secret = try secrets.open(delivery.sealedSecret, webhookID: delivery.webhookID)
         let previous = try delivery.previousSealedSecret.map { try secrets.open($0, webhookID: delivery.webhookID) }
         let body = Array(delivery.payload.utf8)

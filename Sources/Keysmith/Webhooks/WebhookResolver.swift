@@ -3,35 +3,54 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// Resolves webhook hosts on threads of its own, never on `NIOThreadPool.singleton` (which SQLite uses), and
-/// gives up after a timeout: a nameserver that never answers costs one of these threads, not the database.
+/// Resolves webhook hosts, each workspace within a bound of its own, and gives up after a timeout.
+///
+/// A lookup runs on a thread of its own, never on `NIOThreadPool.singleton` (which SQLite uses) nor on a
+/// pool shared by every tenant: a nameserver that never answers keeps the thread of each of its lookups
+/// until `getaddrinfo` returns, and those lookups count against their workspace's `perWorkspace` until
+/// then. So one tenant's dead nameserver fails only that tenant's lookups, and nobody else's.
 public final class WebhookResolver: Sendable {
-    /// Blocking `getaddrinfo` calls run here; kept for the life of the process, like `NIOThreadPool.singleton`.
-    static let pool: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 4)
-        pool.start()
-        return pool
-    }()
-    /// Lookups queued or running; past `maxPending` a lookup fails at once instead of queueing behind stuck ones.
-    private static let pending = Atomic<Int>(0)
-    static let maxPending = 64
+    /// The blocking lookup of a host name (`getaddrinfo` outside tests).
+    public typealias Lookup = @Sendable (_ host: String, _ port: Int) throws -> [SocketAddress]
+
+    let lookup: Lookup
+    /// Lookups a workspace may have queued or running; past it, its lookups fail at once.
+    let perWorkspace: Int
+    /// Lookups of every workspace together (each a thread): a bound on threads stuck on dead nameservers.
+    let maxPending: Int
+    private let pending = Mutex<[String: Int]>([:])
 
     public static let shared = WebhookResolver()
 
-    /// Every address of `host` (IP literals included), or an error after `timeout`.
-    func resolve(host: String, port: Int, timeout: Duration) async throws -> [SocketAddress] {
-        guard Self.pending.add(1, ordering: .relaxed).newValue <= Self.maxPending else {
-            Self.pending.subtract(1, ordering: .relaxed)
-            throw ResolutionFailed.busy
+    public init(perWorkspace: Int = 4, maxPending: Int = 256, lookup: @escaping Lookup = { try WebhookResolver.systemLookup(host: $0, port: $1) }) {
+        self.perWorkspace = perWorkspace
+        self.maxPending = maxPending
+        self.lookup = lookup
+    }
+
+    /// Lookups now queued or running, in all.
+    var pendingCount: Int { pending.withLock { $0.values.reduce(0, +) } }
+
+    /// Every address of `host` (IP literals included, without a lookup), or an error after `timeout`.
+    func resolve(host: String, port: Int, workspaceID: String, timeout: Duration) async throws -> [SocketAddress] {
+        if let literal = try? SocketAddress(ipAddress: host, port: port) { return [literal] }
+        let admitted = pending.withLock { pending in
+            guard pending[workspaceID, default: 0] < perWorkspace, pending.values.reduce(0, +) < maxPending else { return false }
+            pending[workspaceID, default: 0] += 1
+            return true
         }
+        guard admitted else { throw ResolutionFailed.busy }
         let once = OneShot<[SocketAddress]>()
-        let lookup = Self.pool.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) {
-            try Self.lookup(host: host, port: port)
+        let thread = Thread { [self] in
+            let result = Result { try self.lookup(host, port) }
+            self.pending.withLock { pending in
+                pending[workspaceID, default: 1] -= 1
+                if pending[workspaceID] == 0 { pending[workspaceID] = nil }
+            }
+            once.complete(result)
         }
-        lookup.whenComplete { result in
-            Self.pending.subtract(1, ordering: .relaxed)
-            once.complete(result.mapError { $0 })
-        }
+        thread.stackSize = 512 * 1024
+        thread.start()
         let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .nanoseconds(Int64(timeout.milliseconds) * 1_000_000)) {
             once.complete(.failure(ResolutionFailed.timedOut))
         }
@@ -45,7 +64,8 @@ public final class WebhookResolver: Sendable {
 
     enum ResolutionFailed: Error { case busy, timedOut, noAddress }
 
-    static func lookup(host: String, port: Int) throws -> [SocketAddress] {
+    /// `getaddrinfo`: every TCP address of `host`.
+    public static func systemLookup(host: String, port: Int) throws -> [SocketAddress] {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var result: UnsafeMutablePointer<addrinfo>?

@@ -11,10 +11,10 @@ public struct WebhookTargetPolicy: Sendable {
     public var resolveTimeout: Duration
     let resolver: WebhookResolver
 
-    public init(allowPrivateTargets: Bool, resolveTimeout: Duration = .seconds(5)) {
+    public init(allowPrivateTargets: Bool, resolveTimeout: Duration = .seconds(5), resolver: WebhookResolver = .shared) {
         self.allowPrivateTargets = allowPrivateTargets
         self.resolveTimeout = resolveTimeout
-        self.resolver = .shared
+        self.resolver = resolver
     }
 
     /// Where one delivery connects: the URL's host (kept for Host and TLS SNI) and the checked address.
@@ -34,13 +34,13 @@ public struct WebhookTargetPolicy: Sendable {
         return nil
     }
 
-    /// Resolves the host and refuses non-public addresses unless private targets are allowed.
-    public func check(_ url: String) async throws(APIError) {
-        _ = try await target(for: url)
+    /// Resolves the host, as one of `workspaceID`'s lookups, and refuses non-public addresses unless private targets are allowed.
+    public func check(_ url: String, workspaceID: String) async throws(APIError) {
+        _ = try await target(for: url, workspaceID: workspaceID)
     }
 
     /// Resolves the URL's host once and returns the address to connect to; every address must pass.
-    public func target(for url: String, timeout: Duration? = nil) async throws(APIError) -> Target {
+    public func target(for url: String, workspaceID: String, timeout: Duration? = nil) async throws(APIError) -> Target {
         if let problem = Self.formProblem(of: url) { throw .badRequest(problem) }
         guard let components = URLComponents(string: url), let rawHost = components.host else {
             throw .badRequest("url must be an absolute http or https URL")
@@ -49,7 +49,7 @@ public struct WebhookTargetPolicy: Sendable {
         let port = components.port ?? (components.scheme?.lowercased() == "https" ? 443 : 80)
         let addresses: [SocketAddress]
         do {
-            addresses = try await resolver.resolve(host: host, port: port, timeout: min(timeout ?? resolveTimeout, resolveTimeout))
+            addresses = try await resolver.resolve(host: host, port: port, workspaceID: workspaceID, timeout: min(timeout ?? resolveTimeout, resolveTimeout))
         } catch {
             throw .badRequest("url host '\(host.prefix(253))' does not resolve")
         }

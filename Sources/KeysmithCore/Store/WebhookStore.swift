@@ -22,9 +22,10 @@ public protocol WebhookStore: Sendable {
     /// Enqueues a test event for one endpoint unless the workspace queued `limit` of them in the last
     /// `windowMilliseconds`; then returns how many milliseconds until the next one is allowed, and writes nothing.
     func enqueueTest(_ event: WebhookEvent, webhookID: String, limit: Int, windowMilliseconds: Int64) async throws -> Int64?
-    /// Takes up to `limit` due deliveries for this instance for `lease` milliseconds, oldest first, skipping
-    /// endpoints with `perEndpoint` deliveries already leased; other instances skip the claimed ones.
-    func claimDeliveries(now: Timestamp, limit: Int, perEndpoint: Int, leaseMilliseconds: Int64) async throws -> [ClaimedDelivery]
+    /// Takes up to `limit` due deliveries for this instance for `lease` milliseconds, skipping endpoints with
+    /// `perEndpoint` deliveries already leased; other instances skip the claimed ones. Workspaces take turns
+    /// (each one's oldest, then each one's next), and none gets past its share of `slots` (`DeliverySlots`).
+    func claimDeliveries(now: Timestamp, limit: Int, perEndpoint: Int, slots: DeliverySlots, leaseMilliseconds: Int64) async throws -> [ClaimedDelivery]
     /// Gives claimed deliveries back untouched.
     func releaseDeliveries(ids: [String]) async throws
     /// Records an attempt and what follows from it, in one transaction.

@@ -86,6 +86,8 @@ public struct DeliveryAttempt: Sendable, Equatable {
 public struct ClaimedDelivery: Sendable, Equatable {
     public var id: String
     public var webhookID: String
+    /// The endpoint's workspace: the deliverer shares its send slots and DNS lookups out by it.
+    public var workspaceID: String
     public var url: String
     public var sealedSecret: String
     public var eventID: String
@@ -96,9 +98,10 @@ public struct ClaimedDelivery: Sendable, Equatable {
     /// The secret replaced by a rotation less than 24 h ago, still signing beside the new one.
     public var previousSealedSecret: String?
 
-    public init(id: String, webhookID: String, url: String, sealedSecret: String, eventID: String, eventType: String, payload: String, attempts: Int, previousSealedSecret: String? = nil) {
+    public init(id: String, webhookID: String, workspaceID: String, url: String, sealedSecret: String, eventID: String, eventType: String, payload: String, attempts: Int, previousSealedSecret: String? = nil) {
         self.id = id
         self.webhookID = webhookID
+        self.workspaceID = workspaceID
         self.url = url
         self.sealedSecret = sealedSecret
         self.eventID = eventID

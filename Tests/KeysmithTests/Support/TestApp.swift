@@ -80,7 +80,7 @@ func withApp<T: Sendable>(
     options.usageFlushInterval = .milliseconds(100)
     options.encryptionKeyFile = TemporaryFile.path(suffix: ".key")
     configure(&options)
-    let location = location ?? backend.freshLocation()
+    let location = if let location { location } else { await offThePool { backend.freshLocation() } }
     let (store, services) = try await location.open(logger: logger)
     // Closed on every path: a store left open when a test throws would trap in its deinit and end the run.
     do {
@@ -94,6 +94,15 @@ func withApp<T: Sendable>(
     } catch {
         try? await store.close()
         throw error
+    }
+}
+
+/// Runs blocking work (`psql` creating a test database) on a thread of its own. On the concurrency pool
+/// (two threads on a two-core machine) the waits of the dozens of tests that start at once stalled every
+/// test's async work, background services and deadline waits included, for seconds.
+func offThePool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: work()) }.start()
     }
 }
 
